@@ -1,0 +1,27 @@
+# deepunfold: every figure of the deep-unfolding study as a Snakemake target.
+#
+#   snakemake --cores 8 results/figures/all                                  # full study
+#   snakemake --cores 2 --configfile config/demo.yaml results/figures/all    # offline demo
+#
+# Config keys: config/README.md. Stages: workflow/rules/. Maths: src/deepunfold/.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/robust.smk"
+include: "workflow/rules/manifest.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/figures/all",

@@ -1,0 +1,1 @@
+"""Figure builders, one module per task. Each function takes data and returns a figure."""

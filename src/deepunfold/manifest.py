@@ -1,0 +1,52 @@
+"""The figure manifest behind the ``results/figures/all`` target."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .io import atomic_path
+from .jobs import package_versions
+
+__all__ = ["sha256", "build_manifest", "write_manifest"]
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_manifest(paths, config: dict) -> dict:
+    """Describe each output (path, kind, bytes, sha256) with the config and package versions.
+
+    Raises ``FileNotFoundError`` naming the first missing output: a manifest is only ever
+    written for a complete set.
+    """
+    entries = []
+    for p in sorted(set(map(str, paths))):
+        path = Path(p)
+        if not path.is_file():
+            raise FileNotFoundError(f"manifest input {p} does not exist")
+        entries.append(
+            {
+                "path": p,
+                "kind": path.suffix.lstrip(".") or "file",
+                "bytes": path.stat().st_size,
+                "sha256": sha256(path),
+            }
+        )
+    return {"n_files": len(entries), "files": entries, "config": config,
+            "versions": package_versions()}  # fmt: skip
+
+
+def write_manifest(paths, config: dict, out: str | Path) -> dict:
+    """Build the manifest and write it as JSON, atomically (only once all inputs exist)."""
+    manifest = build_manifest(paths, config)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest

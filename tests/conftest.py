@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated copy of the workflow, and one demo run reused by many tests."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "src"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow (not results) into ``dest`` so a test runs in isolation."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 3000):
+    """Run Snakemake in ``workdir``; returns the CompletedProcess (stdout+stderr merged)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-8000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the "Job stats" table of a (dry) run into {rule: count}."""
+    counts, inside = {}, False
+    for line in output.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            inside = True
+            continue
+        if inside:
+            if len(parts) != 2 or not parts[1].isdigit():
+                if counts:
+                    break
+                continue
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+DEMO = ("--cores", "2", "--configfile=config/demo.yaml")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The demo DAG built once from an empty results/ (the end-to-end run of the suite)."""
+    wd = copy_workflow(tmp_path_factory.mktemp("demo"))
+    proc = snakemake(wd, *DEMO, "results/figures/all")
+    return wd, proc

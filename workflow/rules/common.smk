@@ -1,0 +1,54 @@
+# Shared set-up: config validation, wildcard constraints, input functions and the one list
+# of figures that `results/figures/all` collects.
+
+import json
+
+from deepunfold.config import validate_config
+
+# Stops the run before any job, naming every bad key (and fills in schema defaults).
+validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+
+wildcard_constraints:
+    ext="png|pdf",
+
+
+FIGURE_EXTS = ["png", "pdf"]
+
+
+def library(*modules):
+    """Library sources a rule's results depend on, so that editing them reruns the rule."""
+    return [f"src/deepunfold/{module}" for module in modules]
+
+
+def robust_figures():
+    return expand(
+        "results/figures/robust/{name}.{ext}",
+        name=["estimates", "loss_curves", "breakdown"],
+        ext=FIGURE_EXTS,
+    ) + ["results/robust/estimates.tsv"]
+
+
+# The one list of (config section, figure-list function) pairs. A stage adds its figures
+# here; `results/figures/all` lists those of every enabled section.
+FIGURE_SETS = [
+    ("robust", robust_figures),
+]
+
+
+def all_figures(wildcards=None):
+    return [
+        path
+        for section, figures in FIGURE_SETS
+        if config[section]["enabled"]
+        for path in figures()
+    ]
+
+
+def config_json():
+    """The resolved config as canonical JSON (stable across runs: no spurious reruns)."""
+    return json.dumps(config, sort_keys=True)
+
+
+def section_json(section):
+    return json.dumps(config[section], sort_keys=True)

@@ -1,0 +1,10 @@
+"""Write results/figures/all: every figure of the enabled stages with its size and sha256."""
+
+import json
+
+from deepunfold.jobs import setup_job
+from deepunfold.manifest import write_manifest
+
+log = setup_job(snakemake.log[0], snakemake.threads)
+manifest = write_manifest(snakemake.input, json.loads(snakemake.params.config), snakemake.output[0])
+log.info("manifest lists %d files", manifest["n_files"])
