@@ -6,9 +6,9 @@ rule figures_manifest:
     log:
         "logs/figures_manifest.log",
     localrule: True
-    params:
-        config=config_json(),
     conda:
         "../envs/deepunfold.yaml"
+    params:
+        config=config_json(),
     script:
         "../scripts/figures_manifest.py"

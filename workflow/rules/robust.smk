@@ -22,6 +22,8 @@ rule robust_estimates:
         "logs/robust/estimates.log",
     benchmark:
         "results/benchmarks/robust_estimates.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -33,8 +35,6 @@ rule robust_estimates:
         plot_range=config["robust"]["plot_range"],
         grid_points=config["robust"]["grid_points"],
         label=config["run_label"],
-    conda:
-        "../envs/deepunfold.yaml"
     script:
         "../scripts/robust_estimates.py"
 
@@ -55,6 +55,8 @@ rule robust_breakdown:
         "logs/robust/breakdown.log",
     benchmark:
         "results/benchmarks/robust_breakdown.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -64,7 +66,5 @@ rule robust_breakdown:
         breakdown=config["robust"]["breakdown"],
         seed=config["seed"],
         label=config["run_label"],
-    conda:
-        "../envs/deepunfold.yaml"
     script:
         "../scripts/robust_breakdown.py"
