@@ -2,22 +2,32 @@
 
 The library behind the Snakemake pipeline of this repository. It knows nothing about
 Snakemake: every function takes explicit arrays and parameters and returns results.
+
+The top-level names below are imported lazily, so that light modules (``deepunfold.config``,
+used when the workflow is parsed) load without importing PyTorch: a dry run stays fast.
 """
 
-from .prox import group_soft_threshold, hard_threshold, soft_threshold, svt
-from .solvers import LassoResult, fista, ista, lasso_objective, lipschitz_constant, power_iteration
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "soft_threshold",
-    "hard_threshold",
-    "svt",
-    "group_soft_threshold",
-    "LassoResult",
-    "ista",
-    "fista",
-    "lasso_objective",
-    "lipschitz_constant",
-    "power_iteration",
-]
+_LAZY = {
+    "soft_threshold": "prox",
+    "hard_threshold": "prox",
+    "svt": "prox",
+    "group_soft_threshold": "prox",
+    "LassoResult": "solvers",
+    "ista": "solvers",
+    "fista": "solvers",
+    "lasso_objective": "solvers",
+    "lipschitz_constant": "solvers",
+    "power_iteration": "solvers",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

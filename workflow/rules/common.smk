@@ -4,6 +4,7 @@
 import json
 
 from deepunfold.config import validate_config
+from deepunfold.resources import TORCHVISION
 
 # Stops the run before any job, naming every bad key (and fills in schema defaults).
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -14,6 +15,11 @@ wildcard_constraints:
 
 
 FIGURE_EXTS = ["png", "pdf"]
+
+
+def torchvision_files(name):
+    """The files torchvision keeps for data set ``name`` under resources/<name lower>/."""
+    return [f"resources/{name.lower()}/{f}" for f in TORCHVISION[name]["files"]]
 
 
 def library(*modules):

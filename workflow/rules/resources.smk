@@ -1,17 +1,10 @@
 # Downloads of external data into resources/. Local rules: cluster nodes often have no
 # network, so these run on the submitting host. Offline, each fails naming the files to place.
 
-from deepunfold.resources import TORCHVISION
-
 
 localrules:
     download_mnist,
     download_cifar10,
-
-
-def torchvision_files(name):
-    """The files torchvision keeps for data set ``name`` under resources/<name lower>/."""
-    return [f"resources/{name.lower()}/{f}" for f in TORCHVISION[name]["files"]]
 
 
 rule download_mnist:
@@ -23,7 +16,6 @@ rule download_mnist:
         "../envs/deepunfold.yaml"
     params:
         dataset="MNIST",
-        root="resources/mnist",
     script:
         "../scripts/download_torchvision.py"
 
@@ -37,6 +29,5 @@ rule download_cifar10:
         "../envs/deepunfold.yaml"
     params:
         dataset="CIFAR10",
-        root="resources/cifar10",
     script:
         "../scripts/download_torchvision.py"

@@ -1,8 +1,11 @@
 """Download a torchvision data set into resources/, or fail naming the files to place."""
 
 from deepunfold.jobs import setup_job
-from deepunfold.resources import download_torchvision
+from deepunfold.resources import TORCHVISION, download_torchvision
 
 log = setup_job(snakemake.log[0])
-files = download_torchvision(snakemake.params.dataset, snakemake.params.root)
-log.info("%s ready: %s", snakemake.params.dataset, ", ".join(map(str, files)))
+name = snakemake.params.dataset
+# the data set's root is what precedes torchvision's own layout in the first output path
+root = str(snakemake.output[0])[: -len(TORCHVISION[name]["files"][0]) - 1]
+files = download_torchvision(name, root)
+log.info("%s ready: %s", name, ", ".join(map(str, files)))
