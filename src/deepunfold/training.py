@@ -1,0 +1,67 @@
+"""Training utilities shared by every learned model: divergence checks and checkpoints.
+
+A training run that diverges must fail loudly and leave no checkpoint behind that a later
+run could mistake for a trained model; a checkpoint is written atomically, only once
+training finished with finite weights.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from .io import atomic_path
+
+__all__ = ["NonFiniteError", "check_finite", "save_checkpoint", "load_checkpoint"]
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss, gradient or parameter became NaN or infinite during training."""
+
+
+def check_finite(value, what: str, step: int | None = None) -> None:
+    """Raise :class:`NonFiniteError` if ``value`` (a number or tensor) has NaN/inf entries.
+
+    Args:
+        value: the loss (float or tensor), or any tensor.
+        what: what it is, for the message (``"training loss of LISTA layer 3"``).
+        step: the optimisation step, for the message.
+    """
+    if isinstance(value, torch.Tensor):
+        ok = bool(torch.isfinite(value).all())
+    else:
+        ok = math.isfinite(float(value))
+    if not ok:
+        where = f" at step {step}" if step is not None else ""
+        raise NonFiniteError(
+            f"{what} is not finite{where}: training diverged (lower the learning rate or check "
+            "the data). No checkpoint was written."
+        )
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | Path, **extra) -> None:
+    """Save ``model.state_dict()`` plus ``extra`` metadata atomically, refusing NaN weights."""
+    state = model.state_dict()
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            check_finite(tensor, f"parameter {name!r}")
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, **extra}, tmp)
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module | None = None) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (into ``model`` if given)."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RuntimeError(
+            f"{path} is not a readable checkpoint ({err}); delete it and rerun"
+        ) from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise RuntimeError(f"{path} is not a deepunfold checkpoint (no 'state_dict'); rerun")
+    if model is not None:
+        model.load_state_dict(ckpt["state_dict"])
+    return ckpt
