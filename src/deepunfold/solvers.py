@@ -19,6 +19,7 @@ In batched form the reconstruction is ``z @ A.T`` and the gradient of the smooth
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -145,6 +146,7 @@ def _proximal_gradient(
     z0: torch.Tensor | None,
     nonneg: bool,
     record_history: bool,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> LassoResult:
     x = _as_batch(x)
     _check(x, A, lam)
@@ -186,6 +188,8 @@ def _proximal_gradient(
         z = z_new
         if record_history:
             record(z)
+        if callback is not None:
+            callback(n_iter, z)
         converged = rel <= tol
         if bool(converged.all()):
             break
@@ -210,6 +214,7 @@ def ista(
     z0: torch.Tensor | None = None,
     nonneg: bool = False,
     record_history: bool = True,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> LassoResult:
     r"""ISTA (proximal gradient) for the Lasso on a batch of signals.
 
@@ -231,10 +236,12 @@ def ista(
         z0: optional warm start, ``(batch, n)``.
         nonneg: constrain codes to be non-negative.
         record_history: keep per-iteration objective, reconstruction, l1 term and non-zeros.
+        callback: optional ``callback(k, z_k)`` called after every iteration ``k`` (1-based)
+            with the current iterate, e.g. to score each iterate against a ground truth.
     """
     return _proximal_gradient(
         x, A, lam, accelerated=False, step=step, max_iter=max_iter, tol=tol, z0=z0,
-        nonneg=nonneg, record_history=record_history,
+        nonneg=nonneg, record_history=record_history, callback=callback,
     )  # fmt: skip
 
 
@@ -249,6 +256,7 @@ def fista(
     z0: torch.Tensor | None = None,
     nonneg: bool = False,
     record_history: bool = True,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> LassoResult:
     r"""FISTA (Beck & Teboulle, 2009): ISTA with Nesterov momentum.
 
@@ -263,5 +271,5 @@ def fista(
     """
     return _proximal_gradient(
         x, A, lam, accelerated=True, step=step, max_iter=max_iter, tol=tol, z0=z0,
-        nonneg=nonneg, record_history=record_history,
+        nonneg=nonneg, record_history=record_history, callback=callback,
     )  # fmt: skip
