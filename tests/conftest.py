@@ -61,6 +61,40 @@ def job_counts(output: str) -> dict[str, int]:
 DEMO = ("--cores", "2", "--configfile=config/demo.yaml")
 
 
+def clone_run(src: Path, dest: Path) -> Path:
+    """Copy a finished run (workflow, results and Snakemake's metadata, mtimes kept)."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
+def patch_config(workdir: Path, patch: dict, name: str = "config/demo.yaml") -> None:
+    """Deep-update a config file of a copied workflow, as a user editing it would."""
+    import yaml
+
+    path = workdir / name
+    cfg = yaml.safe_load(path.read_text()) or {}
+
+    def update(base, new):
+        for key, val in new.items():
+            if isinstance(val, dict) and isinstance(base.get(key), dict):
+                update(base[key], val)
+            else:
+                base[key] = val
+
+    update(cfg, patch)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def dry_run_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """{rule: count} of what a dry run of the demo would execute ({} if nothing)."""
+    proc = snakemake(workdir, "results/figures/all", *DEMO, "--dry-run", *args)
+    if "Nothing to be done" in proc.stdout:
+        return {}
+    counts = job_counts(proc.stdout)
+    counts.pop("total", None)
+    return counts
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """The demo DAG built once from an empty results/ (the end-to-end run of the suite)."""
