@@ -72,8 +72,10 @@ def main() -> None:
         print(pd.DataFrame(rows).sort_values("wall s", ascending=False).to_string(index=False))
     print(f"\ndemo DAG from a clean tree on {args.cores} cores: {full:.1f} s")
     best = min(noop)
-    print(f"no-op dry run on the complete tree: {best:.2f} s (best of 3; target < {TARGET_NOOP_S} s, "
-          f"ratio {best / TARGET_NOOP_S:.2f} of the target)")  # fmt: skip
+    print(
+        f"no-op dry run on the complete tree: {best:.2f} s (best of 3; target < "
+        f"{TARGET_NOOP_S} s, ratio {best / TARGET_NOOP_S:.2f} of the target)"
+    )
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
 
