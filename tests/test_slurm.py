@@ -1,0 +1,216 @@
+"""The Slurm profile (workflow/profiles/slurm) and its end-to-end proof on a real Slurm.
+
+The profile tests run everywhere. ``test_demo_on_a_real_slurm_cluster`` runs
+tests/slurm/run_slurm_e2e.sh (installs slurm-wlm, munge, slurmdbd and MariaDB with apt, starts a
+one-node cluster, runs the demo DAG with the Slurm profile and compares it with the suite's local
+demo run). It needs root and apt-get, and runs only when DEEPUNFOLD_SLURM_TEST=1, because it
+installs system packages and writes /etc/slurm/; elsewhere it is skipped, saying why.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DEMO, ROOT, copy_workflow, job_counts, snakemake
+
+sys.path.insert(0, str(ROOT / "tests" / "slurm"))
+import compare_runs  # noqa: E402
+
+SCRIPT = ROOT / "tests" / "slurm" / "run_slurm_e2e.sh"
+PROFILE = ("--workflow-profile", "workflow/profiles/slurm")
+FAKE_TRAINING = """
+rule fake_train:
+    output:
+        "results/fake/model.txt",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    shell:
+        "echo trained > {output}"
+"""
+
+
+SLURM_ENV = (
+    "DEEPUNFOLD_SLURM_GPUS",
+    "DEEPUNFOLD_SLURM_GPU_MODEL",
+    "DEEPUNFOLD_SLURM_ACCOUNT",
+    "DEEPUNFOLD_SLURM_PARTITION",
+)
+
+
+def _profile_dry_run(wd: Path, monkeypatch, env: dict, target="results/fake/model.txt") -> str:
+    """Dry run of ``target`` under the Slurm profile with exactly ``env`` set."""
+    for name in SLURM_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return snakemake(wd, target, *PROFILE, "--dry-run", *DEMO[2:]).stdout
+
+
+@pytest.fixture(scope="module")
+def wf_with_training_rule(tmp_path_factory):
+    """A copy of the workflow with one extra rule named like the training rules."""
+    wd = copy_workflow(tmp_path_factory.mktemp("slurm_profile"))
+    (wd / "workflow/rules/fake_train.smk").write_text(FAKE_TRAINING)
+    with open(wd / "Snakefile", "a") as f:
+        f.write('\n\ninclude: "workflow/rules/fake_train.smk"\n')
+    return wd
+
+
+def _resources(stdout: str, rule: str) -> dict[str, str]:
+    """The "resources:" line a dry run prints for ``rule``, as {name: value}."""
+    block = stdout.split(f"rule {rule}:", 1)[1]
+    line = next(x for x in block.splitlines() if x.strip().startswith("resources:"))
+    return dict(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
+
+
+def test_profile_requests_gpus_for_training_rules_and_switches_off(
+    wf_with_training_rule, monkeypatch
+):
+    wd = wf_with_training_rule
+    on = _resources(_profile_dry_run(wd, monkeypatch, {}), "fake_train")  # default: 1 GPU
+    assert on["gpu"] == "1"
+    assert on["mem_mb"] == "500" and on["runtime"] == "2"  # the rule's own values win
+    assert "slurm_account" not in on and "slurm_partition" not in on
+    env = {
+        "DEEPUNFOLD_SLURM_GPUS": "0",
+        "DEEPUNFOLD_SLURM_ACCOUNT": "input",  # a Python name: must stay a plain string
+        "DEEPUNFOLD_SLURM_PARTITION": "short",
+    }
+    off = _resources(_profile_dry_run(wd, monkeypatch, env), "fake_train")
+    assert off["gpu"] == "0"
+    assert off["slurm_account"] == "input" and off["slurm_partition"] == "short"
+    env = {"DEEPUNFOLD_SLURM_GPUS": "2", "DEEPUNFOLD_SLURM_GPU_MODEL": "a100"}
+    model = _resources(_profile_dry_run(wd, monkeypatch, env), "fake_train")
+    assert model["gpu"] == "2" and model["gpu_model"] == "a100"
+
+
+def test_profile_leaves_other_rules_without_gpu(wf_with_training_rule, monkeypatch):
+    out = _profile_dry_run(wf_with_training_rule, monkeypatch, {}, "results/figures/all")
+    res = _resources(out, "robust_estimates")
+    assert "gpu" not in res
+    assert res["mem_mb"] == "1000"  # declared by the rule, not the profile's default
+
+
+def test_profile_finds_every_training_rule_of_the_workflow():
+    """The profile's pattern (rule names containing "_train") matches what Snakemake lists."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules", *DEMO[2:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed = {line.strip() for line in proc.stdout.splitlines() if "_train" in line}
+    found = {
+        name
+        for smk in (ROOT / "workflow/rules").glob("*.smk")
+        for name in re.findall(r"^rule (\w*_train\w*):", smk.read_text(), re.M)
+    }
+    assert found == listed
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def _manifest(files, versions="1.0"):
+    return json.dumps({"files": files, "config": {"a": 1}, "versions": {"torch": versions}})
+
+
+def test_compare_runs_reports_each_kind_of_difference(tmp_path):
+    entry = [{"path": "results/t.tsv", "sha256": "x", "bytes": 3}]
+    base = {
+        "results/t.tsv": "a\t1\n",
+        "results/figures/f.png": "png",
+        "results/benchmarks/b.tsv": "s\n1.0\n",
+        "results/figures/all": _manifest(entry),
+    }
+    a = _tree(tmp_path / "a", base)
+    b = _tree(tmp_path / "b", {**base, "results/benchmarks/b.tsv": "s\n9.0\n"})
+    same = compare_runs.compare(a, b)
+    assert same.ok and same.equal["tables"] == ["results/t.tsv"]
+    assert "results/benchmarks/b.tsv" not in str(same.equal)  # timings are not compared
+
+    c = _tree(tmp_path / "c", {**base, "results/figures/all": _manifest(entry, versions="2.0")})
+    assert compare_runs.compare(a, c).ok  # versions only noted
+
+    changed = {
+        **base,
+        "results/t.tsv": "a\t2\n",
+        "results/figures/f.png": "PNG",
+        "results/extra.csv": "1\n",
+        "results/figures/all": _manifest([{**entry[0], "sha256": "y"}]),
+    }
+    d = compare_runs.compare(a, _tree(tmp_path / "d", changed), ("local", "slurm"))
+    assert not d.ok
+    assert d.different == {
+        "tables": ["results/t.tsv"],
+        "figures": ["results/figures/f.png"],
+        "manifest": ["results/figures/all"],
+    }
+    assert d.only_in == {"local": [], "slurm": ["results/extra.csv"]}
+    assert "RESULT: outputs DIFFER" in d.report(("local", "slurm"))
+    assert compare_runs.main([str(a), str(b)]) == 0
+    assert compare_runs.main([str(a), str(tmp_path / "d")]) == 1
+
+
+def test_e2e_script_is_valid_bash_and_documents_itself():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+    out = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--compare-with" in out.stdout
+
+
+def _local_rules() -> set[str]:
+    """Rules that run on the submitting host (localrules: blocks and localrule: True)."""
+    names = set()
+    for smk in (ROOT / "workflow/rules").glob("*.smk"):
+        text = smk.read_text()
+        for block in re.findall(r"^localrules:\s*\n((?:[ \t]+\w+,?\s*\n)+)", text, re.M):
+            names |= set(re.findall(r"\w+", block))
+        for rule, body in re.findall(r"^rule (\w+):\n((?:[ \t].*\n|\n)*)", text, re.M):
+            if re.search(r"^\s+localrule:\s*True", body, re.M):
+                names.add(rule)
+    return names
+
+
+@pytest.mark.pipeline
+def test_demo_on_a_real_slurm_cluster(request, tmp_path):
+    """The demo DAG through sbatch on a one-node Slurm equals the suite's local demo run."""
+    if os.environ.get("DEEPUNFOLD_SLURM_TEST") != "1":
+        pytest.skip("set DEEPUNFOLD_SLURM_TEST=1 to install and start a local Slurm (root, apt)")
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip("the Slurm end-to-end test needs root and apt-get (Debian)")
+    local_wd, _ = request.getfixturevalue("demo_run")  # only now: it runs the whole demo
+    state = tmp_path / "slurm-e2e"
+    env = dict(os.environ, PYTHON=sys.executable, SLURM_E2E_STATE=str(state))
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--compare-with", str(local_wd), "results/figures/all"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=3600,
+    )
+    if proc.returncode == 2:
+        pytest.skip(f"cannot run Slurm here: {proc.stdout[-1000:]}")
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert "RESULT: outputs match" in proc.stdout
+    print("\n".join(x for x in proc.stdout.splitlines() if x.startswith("TIMING")))
+
+    # Every job but the local rules went through sbatch and is in Slurm's accounting.
+    counts = job_counts((state / "log/snakemake-slurm.txt").read_text())
+    total = counts.pop("total")
+    local = sum(n for rule, n in counts.items() if rule in _local_rules())
+    n_slurm = int(re.search(r"^SLURM_JOBS (\d+)$", proc.stdout, re.M).group(1))
+    assert n_slurm == total - local > 0
