@@ -20,9 +20,11 @@
 # (databases, spool, logs, the two scratch workflows) lives under $SLURM_E2E_STATE.
 #
 # Options:
-#   --config KEY=VALUE   passed to both runs' --config (repeatable), e.g.
-#                        --config "lista={'enabled': False}"
-#   --configfile FILE    config file of both runs (default config/demo.yaml)
+#   --disable SECTION    run with config SECTION.enabled = false (repeatable), e.g. to leave out
+#                        a stage that does not build yet: --disable lista --disable rpca
+#   --configfile FILE    config file of both runs (repeatable; default config/demo.yaml)
+#   --config KEY=VALUE   passed to both runs' --config (repeatable; Snakemake reads nested
+#                        values as strings, so use --disable/--configfile for booleans)
 #   --cores N            cores of the local run (default: all CPUs)
 #   --keep-cluster       leave the cluster running at the end (stop it with --stop)
 #   --stop               stop a cluster left running by --keep-cluster and exit
@@ -58,7 +60,8 @@ CONF_MARK="# written by deepunfold tests/slurm/run_slurm_e2e.sh"
 PACKAGES=(slurm-wlm slurmdbd munge mariadb-server)
 
 CONFIG_ARGS=()
-CONFIGFILE=config/demo.yaml
+CONFIGFILES=()
+DISABLED=()
 LOCAL_CORES=$(nproc)
 KEEP=0
 STOP_ONLY=0
@@ -68,7 +71,8 @@ TARGETS=()
 while (($#)); do
     case $1 in
     --config) CONFIG_ARGS+=("$2"); shift 2 ;;
-    --configfile) CONFIGFILE=$2; shift 2 ;;
+    --configfile) CONFIGFILES+=("$2"); shift 2 ;;
+    --disable) DISABLED+=("$2"); shift 2 ;;
     --cores) LOCAL_CORES=$2; shift 2 ;;
     --keep-cluster) KEEP=1; shift ;;
     --stop) STOP_ONLY=1; shift ;;
@@ -80,6 +84,7 @@ while (($#)); do
     esac
 done
 ((${#TARGETS[@]})) || TARGETS=(results/figures/all)
+((${#CONFIGFILES[@]})) || CONFIGFILES=(config/demo.yaml)
 
 log() { printf '[slurm-e2e %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit "${2:-1}"; }
@@ -339,7 +344,12 @@ find "$WORK/slurm" -name __pycache__ -prune -exec rm -rf {} +
 ((LOCAL)) && cp -a "$WORK/slurm" "$WORK/local" # identical code for both runs
 
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1 PATH=$PYBIN:$PATH
-COMMON=(--configfile="$CONFIGFILE" "${TARGETS[@]}")
+if ((${#DISABLED[@]})); then
+    printf '%s:\n  enabled: false\n' "${DISABLED[@]}" >"$STATE/disabled.yaml"
+    CONFIGFILES+=("$STATE/disabled.yaml")
+    log "stages disabled for this run: ${DISABLED[*]}"
+fi
+COMMON=("${TARGETS[@]}" --configfile "${CONFIGFILES[@]}")
 ((${#CONFIG_ARGS[@]})) && COMMON+=(--config "${CONFIG_ARGS[@]}")
 
 run_workflow() { # run_workflow NAME ARGS...: in $WORK/NAME, its own src/ first on the path
