@@ -19,6 +19,8 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/robust.smk"
+include: "workflow/rules/lista.smk"
+include: "workflow/rules/rpca.smk"
 include: "workflow/rules/manifest.smk"
 
 

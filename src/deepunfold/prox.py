@@ -58,7 +58,7 @@ def hard_threshold(x: torch.Tensor, tau) -> torch.Tensor:
     return x * (x.abs() > tau).to(x.dtype)
 
 
-def svt(x: torch.Tensor, tau) -> torch.Tensor:
+def svt(x: torch.Tensor, tau, stable_grad: bool = False) -> torch.Tensor:
     r"""Singular-value thresholding, the proximal operator of :math:`\tau\|\cdot\|_*`.
 
     For :math:`X = U \operatorname{diag}(\sigma) V^\top` (thin SVD),
@@ -71,13 +71,83 @@ def svt(x: torch.Tensor, tau) -> torch.Tensor:
         x: tensor of shape ``(..., m, n)``; the operator acts on the last two dimensions.
         tau: non-negative threshold, float or tensor broadcastable to ``x.shape[:-2]``
             (one threshold per matrix), e.g. shape ``(batch,)`` or ``()``.
+        stable_grad: back-propagate with the closed-form Jacobian of the spectral function
+            (:class:`_SVTFunction`), which stays bounded at repeated and zero singular values
+            where autograd through ``torch.linalg.svd`` divides by zero. Same forward values.
     """
     if x.ndim < 2:
         raise ValueError(f"svt needs at least a 2-D input, got shape {tuple(x.shape)}")
     tau = _as_threshold(tau, x)
+    if stable_grad:
+        return _SVTFunction.apply(x, tau)
     u, s, vh = torch.linalg.svd(x, full_matrices=False)
     s = torch.relu(s - tau.unsqueeze(-1))
     return (u * s.unsqueeze(-2)) @ vh
+
+
+class _SVTFunction(torch.autograd.Function):
+    r"""SVT with a backward pass that is finite for every input.
+
+    For the spectral function :math:`F(X) = U f(\Sigma) V^\top` with
+    :math:`f(\sigma) = \max(\sigma - \tau, 0)` and :math:`X` tall (:math:`m \ge n`), the
+    derivative in a direction :math:`\Delta` with :math:`\Omega = U^\top \Delta V` is
+
+    .. math::
+        DF(X)[\Delta] = U\big(D \circ \operatorname{sym}\Omega
+            + P \circ \operatorname{skew}\Omega\big)V^\top
+            + (I - UU^\top)\,\Delta\, V \operatorname{diag}(f_i / \sigma_i) V^\top,
+
+    .. math::
+        D_{ij} = \frac{f_i - f_j}{\sigma_i - \sigma_j}\ (D_{ii} = f'(\sigma_i)), \qquad
+        P_{ij} = \frac{f_i + f_j}{\sigma_i + \sigma_j}.
+
+    Because :math:`f` is monotone, 1-Lipschitz and :math:`0 \le f(\sigma) \le \sigma`,
+    all of :math:`D`, :math:`P` and :math:`f_i/\sigma_i` lie in [0, 1]: where two singular
+    values coincide (or vanish) the divided difference is replaced by its limit, so nothing
+    divides by zero. The map is self-adjoint (SVT is the gradient of a convex function), so
+    the vector-Jacobian product applies the same formula to the incoming gradient. The
+    threshold's gradient is :math:`-\sum_{i:\sigma_i > \tau} (U^\top G V)_{ii}`.
+    """
+
+    @staticmethod
+    def forward(ctx, x, tau):
+        wide = x.shape[-2] < x.shape[-1]
+        xt = x.mT if wide else x
+        u, s, vh = torch.linalg.svd(xt, full_matrices=False)
+        f = torch.relu(s - tau.unsqueeze(-1))
+        z = (u * f.unsqueeze(-2)) @ vh
+        ctx.save_for_backward(xt, u, s, vh, f, tau)
+        ctx.wide = wide
+        return z.mT if wide else z
+
+    @staticmethod
+    def backward(ctx, grad):
+        xt, u, s, vh, f, tau = ctx.saved_tensors
+        g = grad.mT if ctx.wide else grad
+        v = vh.mT
+        tiny = torch.finfo(s.dtype).eps * s.amax(-1, keepdim=True).clamp_min(1.0)
+        active = (s > tau.unsqueeze(-1)).to(s.dtype)
+        ds = s.unsqueeze(-1) - s.unsqueeze(-2)
+        dd = (f.unsqueeze(-1) - f.unsqueeze(-2)) / torch.where(
+            ds.abs() > tiny.unsqueeze(-1), ds, torch.ones_like(ds)
+        )
+        limit = 0.5 * (active.unsqueeze(-1) + active.unsqueeze(-2))
+        d = torch.where(ds.abs() > tiny.unsqueeze(-1), dd, limit).clamp(0.0, 1.0)
+        ss = s.unsqueeze(-1) + s.unsqueeze(-2)
+        p = torch.where(ss > tiny.unsqueeze(-1),
+                        (f.unsqueeze(-1) + f.unsqueeze(-2)) / ss.clamp_min(tiny.unsqueeze(-1)),
+                        torch.zeros_like(ss)).clamp(0.0, 1.0)  # fmt: skip
+        omega = u.mT @ g @ v
+        sym, skew = 0.5 * (omega + omega.mT), 0.5 * (omega - omega.mT)
+        gx = u @ (d * sym + p * skew) @ vh
+        ratio = torch.where(s > tiny, f / s.clamp_min(tiny), torch.zeros_like(s))
+        gv = g @ v
+        gx = gx + (gv - u @ (u.mT @ gv)) @ (ratio.unsqueeze(-1) * vh)
+        gtau = None
+        if ctx.needs_input_grad[1]:
+            gtau = -(active * torch.diagonal(omega, dim1=-2, dim2=-1)).sum(-1)
+            gtau = gtau.sum_to_size(tau.shape) if tau.dim() else gtau.sum()
+        return (gx.mT if ctx.wide else gx), gtau
 
 
 def group_soft_threshold(x: torch.Tensor, tau, dim: int = -2, eps: float = 0.0) -> torch.Tensor:

@@ -35,10 +35,47 @@ def robust_figures():
     ) + ["results/robust/estimates.tsv"]
 
 
+def rpca_figures():
+    c = config["rpca"]
+    return (
+        expand(
+            "results/figures/rpca/{mode}_{prox}/{name}.{ext}",
+            mode=c["modes"],
+            prox=c["variants"],
+            name=["loss", "thresholds", "singular_values", "sparsity", "examples"],
+            ext=FIGURE_EXTS,
+        )
+        + expand("results/figures/rpca/comparison.{ext}", ext=FIGURE_EXTS)
+        + ["results/rpca/comparison.tsv"]
+    )
+
+
+def lista_figures():
+    c = config["lista"]
+    settings = list(c["settings"])
+    return (
+        expand(
+            "results/figures/lista/{name}.{ext}",
+            name=["ista_losses", "ista_recovery", "ista_convergence"],
+            ext=FIGURE_EXTS,
+        )
+        + expand(
+            "results/figures/lista/{setting}/{name}.{ext}",
+            setting=settings,
+            name=["training", "layers", "nmse_iterations"],
+            ext=FIGURE_EXTS,
+        )
+        + expand("results/lista/{setting}/summary.tsv", setting=settings)
+        + ["results/lista/ista_study.tsv", "results/lista/parameters.tsv"]
+    )
+
+
 # The one list of (config section, figure-list function) pairs. A stage adds its figures
 # here; `results/figures/all` lists those of every enabled section.
 FIGURE_SETS = [
     ("robust", robust_figures),
+    ("lista", lista_figures),
+    ("rpca", rpca_figures),
 ]
 
 

@@ -1,0 +1,513 @@
+r"""Robust PCA: classical PCP and its unfolded, learned counterpart (tasks 4 and 5).
+
+Robust PCA splits an observation into a low-rank and a sparse part, :math:`X = L + S`.
+
+**PCP** (principal component pursuit, Candès et al. 2011) solves
+
+.. math::
+    \min_{L, S}\ \|L\|_* + \lambda \|S\|_1 \quad \text{s.t.}\quad L + S = X,
+    \qquad \lambda = 1/\sqrt{\max(m, n)},
+
+here by the inexact augmented Lagrangian method (Lin, Chen & Ma 2010): with
+:math:`\mu_{k+1} = \rho\mu_k`,
+
+.. math::
+    L &\leftarrow \operatorname{SVT}_{1/\mu}(X - S + Y/\mu), \\
+    S &\leftarrow \operatorname{soft}_{\lambda/\mu}(X - L + Y/\mu), \\
+    Y &\leftarrow Y + \mu (X - L - S),
+
+until :math:`\|X - L - S\|_F / \|X\|_F <` ``tol``.
+
+**ISTA-RPCA** is proximal gradient descent with step :math:`t` on the penalised problem
+:math:`\tfrac12\|X - L - S\|_F^2 + \lambda_L\|L\|_* + \lambda_S \mathcal R(S)`:
+
+.. math::
+    L^{k+1} &= \operatorname{SVT}_{t\lambda_L}\big((1-t)L^k - tS^k + tX\big), \\
+    S^{k+1} &= \operatorname{prox}_{t\lambda_S \mathcal R}\big(-tL^k + (1-t)S^k + tX\big).
+
+**Unfolding** (CORONA, Solomon et al. 2019) replaces the scalar weights by convolutions
+learned per layer and the thresholds by learned ones:
+
+.. math::
+    L^{k+1} &= \operatorname{SVT}_{\mu_1^k}(C_1^k * L^k + C_2^k * S^k + C_3^k * X), \\
+    S^{k+1} &= \operatorname{prox}_{\mu_2^k}(K_1^k * L^k + K_2^k * S^k + K_3^k * X),
+
+with :math:`L^0 = S^0 = 0`. With identity kernels scaled as above it *is* ISTA-RPCA, which
+is how :class:`UnfoldedRPCA` is initialised (so the untrained network is the ISTA baseline).
+The sparse prox is the soft threshold (:math:`\mathcal R = \|\cdot\|_1`, task 4, ``"l1"``) or
+the group soft threshold (:math:`\mathcal R = \|\cdot\|_{1,2}`, task 5, ``"l12"``).
+
+**Arrangements.** Samples are tensors ``(batch, F, H, W)``. In ``"frame"`` mode ``F = 1``:
+each frame is a sample and the SVT acts on the ``H x W`` frame; L1,2 groups are the frame's
+columns. In ``"video"`` mode ``F`` is the number of frames: the SVT acts on the
+``HW x F`` Casorati matrix (one column per frame), convolutions act on each frame, and
+L1,2 groups are the pixels' time series (the Casorati rows).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .prox import group_soft_threshold, soft_threshold, svt
+
+__all__ = [
+    "MODES",
+    "PROXES",
+    "as_samples",
+    "as_matrix",
+    "from_matrix",
+    "sparse_prox",
+    "group_norms",
+    "PCPResult",
+    "pcp",
+    "UnfoldedRPCA",
+    "rpca_loss",
+    "tune_untrained",
+    "train_unfolded",
+    "nmse_db",
+    "numerical_rank",
+    "layer_statistics",
+    "predict",
+    "time_per_sample",
+    "summary_row",
+    "to_numpy",
+]
+
+MODES = ("frame", "video")
+PROXES = ("l1", "l12")
+
+
+def _check(mode: str, prox: str | None = None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown arrangement {mode!r}; expected one of {MODES}")
+    if prox is not None and prox not in PROXES:
+        raise ValueError(f"unknown sparse prox {prox!r}; expected one of {PROXES}")
+
+
+def as_samples(sequences, mode: str) -> torch.Tensor:
+    """Sequences ``(n, T, H, W)`` as samples ``(batch, F, H, W)`` of the arrangement.
+
+    ``frame``: every frame is a sample, ``(n T, 1, H, W)``; ``video``: unchanged.
+    """
+    _check(mode)
+    x = torch.as_tensor(sequences)
+    if x.ndim != 4:
+        raise ValueError(f"expected sequences (n, T, H, W), got shape {tuple(x.shape)}")
+    return x.reshape(-1, 1, *x.shape[-2:]) if mode == "frame" else x
+
+
+def as_matrix(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """The matrices the SVT acts on: ``(B, H, W)`` frames or ``(B, HW, F)`` Casorati."""
+    if mode == "frame":
+        return x[:, 0]
+    return x.flatten(2).mT
+
+
+def from_matrix(m: torch.Tensor, mode: str, shape) -> torch.Tensor:
+    """Inverse of :func:`as_matrix` for samples of ``shape`` ``(B, F, H, W)``."""
+    if mode == "frame":
+        return m.unsqueeze(1)
+    return m.mT.reshape(shape)
+
+
+def _group_dim(mode: str) -> int:
+    # frame: a group is a column of the frame (over rows H); video: a pixel's time series (F)
+    return -2 if mode == "frame" else 1
+
+
+def sparse_prox(x: torch.Tensor, tau, prox: str, mode: str) -> torch.Tensor:
+    r"""The sparse branch's prox on samples ``(B, F, H, W)``.
+
+    ``"l1"``: :math:`\operatorname{sign}(x)\max(|x| - \tau, 0)`; ``"l12"``:
+    :math:`x_g \max(0, 1 - \tau/\|x_g\|_2)` per group (see the module docstring).
+    """
+    if prox == "l1":
+        return soft_threshold(x, tau)
+    if prox == "l12":
+        return group_soft_threshold(x, tau, dim=_group_dim(mode))
+    raise ValueError(f"unknown sparse prox {prox!r}; expected one of {PROXES}")
+
+
+def group_norms(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """The L2 norm of every L1,2 group of samples ``(B, F, H, W)``, shape ``(B, n_groups)``."""
+    return torch.linalg.vector_norm(x, dim=_group_dim(mode)).flatten(1)
+
+
+# ------------------------------------------------------------------------------------ PCP
+
+
+@dataclass
+class PCPResult:
+    """Output of :func:`pcp`: the split, and per-matrix iterations, residuals, convergence."""
+
+    low_rank: torch.Tensor
+    sparse: torch.Tensor
+    iterations: torch.Tensor
+    residual: torch.Tensor
+    converged: torch.Tensor
+
+
+def pcp(
+    x: torch.Tensor,
+    lam: float | None = None,
+    tol: float = 1e-7,
+    max_iter: int = 1000,
+    rho: float = 1.5,
+    mu_scale: float = 1.25,
+) -> PCPResult:
+    r"""Principal component pursuit by inexact ALM on a batch of matrices ``(B, m, n)``.
+
+    Implements the iteration of the module docstring with Lin et al.'s defaults:
+    :math:`Y_0 = X / \max(\|X\|_2, \|X\|_\infty/\lambda)`, :math:`\mu_0 = 1.25/\|X\|_2`,
+    :math:`\mu_{k+1} = \min(\rho\mu_k, 10^7\mu_0)`. Each matrix stops on its own once its
+    relative residual :math:`\|X - L - S\|_F/\|X\|_F` is below ``tol``; only unconverged
+    matrices are iterated further. Run it in float64 for ``tol`` below about 1e-6.
+    """
+    if x.ndim != 3:
+        raise ValueError(f"pcp expects a batch of matrices (B, m, n), got {tuple(x.shape)}")
+    b, m, n = x.shape
+    lam = 1.0 / math.sqrt(max(m, n)) if lam is None else float(lam)
+    norm2 = torch.linalg.matrix_norm(x, ord=2)
+    dual = torch.maximum(norm2, x.abs().amax((-2, -1)) / lam).clamp_min(1e-300)
+    y = x / dual[:, None, None]
+    mu = mu_scale / norm2.clamp_min(1e-300)
+    mu_bar = mu * 1e7
+    normx = torch.linalg.matrix_norm(x).clamp_min(1e-300)
+    low, sparse = torch.zeros_like(x), torch.zeros_like(x)
+    iterations = torch.zeros(b, dtype=torch.long)
+    residual = torch.full((b,), float("inf"), dtype=x.dtype)
+    active = torch.arange(b)
+    for _ in range(max_iter):
+        xa, ya, sa, mua = x[active], y[active], sparse[active], mu[active]
+        inv = (1.0 / mua)[:, None, None]
+        la = svt(xa - sa + ya * inv, 1.0 / mua)
+        sa = soft_threshold(xa - la + ya * inv, lam * inv)
+        z = xa - la - sa
+        y[active] = ya + mua[:, None, None] * z
+        mu[active] = torch.minimum(mua * rho, mu_bar[active])
+        low[active], sparse[active] = la, sa
+        iterations[active] += 1
+        r = torch.linalg.matrix_norm(z) / normx[active]
+        residual[active] = r
+        active = active[r >= tol]
+        if len(active) == 0:
+            break
+    return PCPResult(low, sparse, iterations, residual, residual < tol)
+
+
+# ---------------------------------------------------------------------- unfolded network
+
+
+class UnfoldedRPCA(nn.Module):
+    r"""Unfolded RPCA (module docstring): ``n_layers`` layers of coupled SVT and sparse prox.
+
+    Parameters (exactly the learned ones): ``weight`` of shape
+    ``(n_layers, 2, 3, k, k)`` holding per layer the kernels :math:`[C_1, C_2, C_3]` of the
+    low-rank branch and :math:`[K_1, K_2, K_3]` of the sparse branch (one 3-in, 2-out
+    convolution computes both branches' three convolutions), and one threshold per branch and
+    layer, parameterised by ``threshold_param``:
+
+    - ``"log"`` (default): :math:`\mu = \mu_0 e^{\rho}`, :math:`\rho` learned from 0. Adam's
+      steps on :math:`\rho` change a threshold by a *relative* amount, so the SVT threshold
+      (of the order of the singular values) and the soft threshold (of the order of pixel
+      values) train at the same pace, and thresholds stay positive.
+    - ``"raw"``: :math:`\mu` itself is the parameter (the seed's choice, initialised at 1),
+      clamped at 0.
+
+    Args:
+        n_layers: unfolded iterations K.
+        prox: ``"l1"`` or ``"l12"`` (sparse prox).
+        mode: ``"frame"`` or ``"video"`` (arrangement).
+        kernel_size: odd side of the convolution kernels.
+        step: ISTA step t used for the initial kernels (identity times t, 1 - t, -t).
+        lowrank_threshold, sparse_threshold: initial :math:`\mu_1`, :math:`\mu_2` of every layer.
+        threshold_param: ``"log"`` or ``"raw"``.
+    """
+
+    def __init__(
+        self,
+        n_layers: int = 4,
+        prox: str = "l1",
+        mode: str = "frame",
+        kernel_size: int = 5,
+        step: float = 0.5,
+        lowrank_threshold: float = 1.0,
+        sparse_threshold: float = 1.0,
+        threshold_param: str = "log",
+    ):
+        super().__init__()
+        _check(mode, prox)
+        if kernel_size % 2 != 1 or kernel_size < 1:
+            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+        if threshold_param not in ("log", "raw"):
+            raise ValueError(f"threshold_param must be 'log' or 'raw', got {threshold_param!r}")
+        if min(lowrank_threshold, sparse_threshold) <= 0 and threshold_param == "log":
+            raise ValueError("initial thresholds must be positive with threshold_param='log'")
+        self.config = dict(
+            n_layers=n_layers, prox=prox, mode=mode, kernel_size=kernel_size, step=step,
+            lowrank_threshold=float(lowrank_threshold), sparse_threshold=float(sparse_threshold),
+            threshold_param=threshold_param,
+        )  # fmt: skip
+        self.prox, self.mode, self.n_layers = prox, mode, n_layers
+        t = float(step)
+        w = torch.zeros(n_layers, 2, 3, kernel_size, kernel_size)
+        c = kernel_size // 2
+        w[:, 0, :, c, c] = torch.tensor([1 - t, -t, t])  # C1, C2, C3 (low-rank branch)
+        w[:, 1, :, c, c] = torch.tensor([-t, 1 - t, t])  # K1, K2, K3 (sparse branch)
+        self.weight = nn.Parameter(w)
+        init = torch.tensor([lowrank_threshold, sparse_threshold]).repeat(n_layers, 1)
+        self.threshold_param = threshold_param
+        if threshold_param == "log":
+            self.register_buffer("threshold_scale", init)
+            self.log_threshold = nn.Parameter(torch.zeros(n_layers, 2))
+        else:
+            self.raw_threshold = nn.Parameter(init.clone())
+
+    @property
+    def thresholds(self) -> torch.Tensor:
+        """The thresholds in use, ``(n_layers, 2)``: column 0 is mu1 (SVT), 1 is mu2."""
+        if self.threshold_param == "log":
+            return self.threshold_scale * torch.exp(self.log_threshold)
+        return self.raw_threshold.clamp_min(0.0)
+
+    def forward(self, x: torch.Tensor, return_layers: bool = False):
+        """Split samples ``x`` ``(B, F, H, W)`` into ``(L, S)`` (and every layer's if asked)."""
+        if x.ndim != 4:
+            raise ValueError(f"expected samples (B, F, H, W), got shape {tuple(x.shape)}")
+        b, f, h, w = x.shape
+        pad = self.weight.shape[-1] // 2
+        low, sparse = torch.zeros_like(x), torch.zeros_like(x)
+        layers = []
+        tau = self.thresholds
+        for k in range(self.n_layers):
+            inp = torch.stack([low, sparse, x], dim=2).reshape(b * f, 3, h, w)
+            out = nn.functional.conv2d(inp, self.weight[k], padding=pad).reshape(b, f, 2, h, w)
+            low_in, sparse_in = out[:, :, 0], out[:, :, 1]
+            low = from_matrix(
+                svt(as_matrix(low_in, self.mode), tau[k, 0], True), self.mode, x.shape
+            )
+            sparse = sparse_prox(sparse_in, tau[k, 1], self.prox, self.mode)
+            if return_layers:
+                layers.append((low, sparse))
+        return (low, sparse, layers) if return_layers else (low, sparse)
+
+    def checkpoint(self) -> dict:
+        """Constructor arguments and state, for :meth:`from_checkpoint` (``torch.save``-able)."""
+        return {"config": dict(self.config), "state": copy.deepcopy(self.state_dict())}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict | str | Path) -> UnfoldedRPCA:
+        if not isinstance(checkpoint, dict):
+            checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model = cls(**checkpoint["config"])
+        model.load_state_dict(checkpoint["state"])
+        return model
+
+
+def rpca_loss(low_hat, sparse_hat, low, sparse) -> torch.Tensor:
+    r""":math:`\mathrm{MSE}(\hat L, L) + \mathrm{MSE}(\hat S, S)` (means over all entries)."""
+    return nn.functional.mse_loss(low_hat, low) + nn.functional.mse_loss(sparse_hat, sparse)
+
+
+def _batches(n: int, batch_size: int, order: torch.Tensor | None = None):
+    idx = torch.arange(n) if order is None else order
+    for start in range(0, n, batch_size):
+        yield idx[start : start + batch_size]
+
+
+@torch.inference_mode()
+def predict(model: UnfoldedRPCA, x: torch.Tensor, batch_size: int = 64):
+    """``(L_hat, S_hat)`` for all samples, in batches."""
+    model.eval()
+    outs = [model(x[i]) for i in _batches(len(x), batch_size)]
+    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+
+@torch.inference_mode()
+def _mean_loss(model, x, low, sparse, batch_size):
+    total = 0.0
+    for i in _batches(len(x), batch_size):
+        lh, sh = model(x[i])
+        total += float(rpca_loss(lh, sh, low[i], sparse[i])) * len(i)
+    return total / len(x)
+
+
+def tune_untrained(
+    x: torch.Tensor,
+    low: torch.Tensor,
+    sparse: torch.Tensor,
+    *,
+    prox: str,
+    mode: str,
+    n_layers: int,
+    kernel_size: int,
+    step: float,
+    lowrank_factors,
+    sparse_factors,
+    batch_size: int = 64,
+):
+    r"""Grid search of ISTA-RPCA's :math:`(\lambda_L, \lambda_S)` for K untrained iterations.
+
+    The grid is relative to the data: :math:`\lambda_L` = factor x the mean largest singular
+    value of the samples' matrices, :math:`\lambda_S` = factor x the root-mean-square of
+    ``x``. Returns ``(lam_low, lam_sparse, grid)`` where ``grid`` lists every
+    ``(lam_low, lam_sparse, loss)``; the network's thresholds are then
+    :math:`\mu_1 = t\lambda_L`, :math:`\mu_2 = t\lambda_S`.
+    """
+    sigma1 = float(torch.linalg.matrix_norm(as_matrix(x, mode), ord=2).mean())
+    rms = float(x.pow(2).mean().sqrt())
+    grid = []
+    for fl in lowrank_factors:
+        for fs in sparse_factors:
+            lam_l, lam_s = fl * sigma1, fs * rms
+            model = UnfoldedRPCA(
+                n_layers, prox, mode, kernel_size, step, step * lam_l, step * lam_s
+            )
+            grid.append((lam_l, lam_s, _mean_loss(model, x, low, sparse, batch_size)))
+    best = min(grid, key=lambda g: g[2])
+    return best[0], best[1], grid
+
+
+def train_unfolded(
+    model: UnfoldedRPCA,
+    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    patience: int,
+    seed: int,
+    progress=None,
+):
+    """Adam on :func:`rpca_loss` with early stopping on the validation loss.
+
+    ``train`` and ``val`` are ``(x, L, S)`` sample tensors. Epoch 0 records the initial
+    losses; training stops after ``patience`` epochs without a new best validation loss, and
+    the model is left with the best weights (possibly the initial ones). Batches are drawn
+    from a generator seeded with ``seed``, so a run is reproducible.
+
+    Returns a list of per-epoch dicts (epoch, train_loss, val_loss, thresholds, best).
+    """
+    xt, lt, st = train
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def record(epoch, train_loss):
+        val_loss = _mean_loss(model, *val, batch_size)
+        return dict(
+            epoch=epoch, train_loss=train_loss, val_loss=val_loss,
+            thresholds=model.thresholds.detach().clone().numpy(),
+        )  # fmt: skip
+
+    history = [record(0, _mean_loss(model, xt, lt, st, batch_size))]
+    best, best_state, since = history[0]["val_loss"], copy.deepcopy(model.state_dict()), 0
+    history[0]["best"] = True
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total = 0.0
+        for i in _batches(len(xt), batch_size, torch.randperm(len(xt), generator=gen)):
+            opt.zero_grad()
+            loss = rpca_loss(*model(xt[i]), lt[i], st[i])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(i)
+        rec = record(epoch, total / len(xt))
+        rec["best"] = rec["val_loss"] < best
+        history.append(rec)
+        if progress is not None:
+            progress(rec)
+        if rec["best"]:
+            best, best_state, since = rec["val_loss"], copy.deepcopy(model.state_dict()), 0
+        else:
+            since += 1
+            if since >= patience:
+                break
+    model.load_state_dict(best_state)
+    return history
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def nmse_db(estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    r"""Normalised MSE of a whole test set in dB: :math:`10\log_{10}\big(\sum\|\hat Y - Y\|^2
+    / \sum\|Y\|^2\big)`."""
+    err = (estimate.double() - reference.double()).pow(2).sum()
+    return float(10 * torch.log10(err / reference.double().pow(2).sum()))
+
+
+def numerical_rank(matrices: torch.Tensor, rtol: float = 1e-3) -> torch.Tensor:
+    r"""Per matrix, the number of singular values above ``rtol`` x the largest one."""
+    s = torch.linalg.svdvals(matrices)
+    return (s > rtol * s[..., :1]).sum(-1)
+
+
+@torch.inference_mode()
+def layer_statistics(model: UnfoldedRPCA, x: torch.Tensor, batch_size: int = 64) -> dict:
+    """Per layer, over all samples: mean singular values of L^k, sparsity of S^k.
+
+    Returns ``singular_values`` ``(K, n_sv)`` (mean over samples, sorted descending),
+    ``zero_fraction`` ``(K,)`` (fraction of exactly zero entries of S^k) and
+    ``zero_group_fraction`` ``(K,)`` (fraction of L1,2 groups of S^k that are all zero).
+    """
+    model.eval()
+    k = model.n_layers
+    sv_sum, zeros, groups = None, torch.zeros(k), torch.zeros(k)
+    for i in _batches(len(x), batch_size):
+        _, _, layers = model(x[i], return_layers=True)
+        sv = torch.stack(
+            [torch.linalg.svdvals(as_matrix(lo, model.mode)).sum(0) for lo, _ in layers]
+        )
+        sv_sum = sv if sv_sum is None else sv_sum + sv
+        zeros += torch.tensor([(s == 0).double().mean() * len(i) for _, s in layers])
+        groups += torch.tensor(
+            [(group_norms(s, model.mode) == 0).double().mean() * len(i) for _, s in layers]
+        )
+    n = len(x)
+    return {
+        "singular_values": (sv_sum / n).numpy(),
+        "zero_fraction": (zeros / n).numpy(),
+        "zero_group_fraction": (groups / n).numpy(),
+    }
+
+
+def time_per_sample(fn, x: torch.Tensor, batch_size: int, repeats: int = 1) -> float:
+    """Seconds per sample of ``fn(batch)`` over all of ``x`` in batches (best of ``repeats``).
+
+    One warm-up call on the first batch is not timed.
+    """
+    with torch.inference_mode():
+        fn(x[:batch_size])
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for i in _batches(len(x), batch_size):
+                fn(x[i])
+            best = min(best, time.perf_counter() - start)
+    return best / len(x)
+
+
+def summary_row(low_hat, sparse_hat, low, sparse, mode: str, rtol: float) -> dict:
+    """NMSE of L and S (dB), mean numerical rank of L_hat, sparsity of S_hat."""
+    return {
+        "nmse_low_db": nmse_db(low_hat, low),
+        "nmse_sparse_db": nmse_db(sparse_hat, sparse),
+        "rank": float(numerical_rank(as_matrix(low_hat, mode).double(), rtol).double().mean()),
+        "zero_fraction": float((sparse_hat == 0).double().mean()),
+        "zero_group_fraction": float((group_norms(sparse_hat, mode) == 0).double().mean()),
+    }
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()

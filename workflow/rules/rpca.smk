@@ -1,0 +1,237 @@
+# Tasks 4 and 5: learned robust PCA by unfolding (L1 and mixed L1,2 sparse branch), on
+# moving digits over a noisy low-rank background, in the frame and video arrangements.
+
+
+def rpca_digit_files(wildcards):
+    """MNIST's files in the full study; nothing for scikit-learn's shipped digits (demo)."""
+    if config["rpca"]["data"]["digits"] == "mnist":
+        return torchvision_files("MNIST")
+    return []
+
+
+def rpca_batch_size():
+    """Samples per batch: frames in frame mode, whole sequences in video mode."""
+    frames = config["rpca"]["train"]["batch_frames"]
+    return {
+        "frame": frames,
+        "video": max(1, frames // config["rpca"]["data"]["n_frames"]),
+    }
+
+
+RPCA_VARIANT = {"mode": "frame|video", "prox": "l1|l12"}
+
+
+rule rpca_data:
+    input:
+        code=library("moving_digits.py", "io.py"),
+        digits=rpca_digit_files,
+    output:
+        train="results/rpca/data/train.npz",
+        val="results/rpca/data/val.npz",
+        test="results/rpca/data/test.npz",
+    log:
+        "logs/rpca/data.log",
+    benchmark:
+        "results/benchmarks/rpca_data.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        data=config["rpca"]["data"],
+        mnist_root="resources/mnist",
+    script:
+        "../scripts/rpca_data.py"
+
+
+rule rpca_pcp:
+    input:
+        code=library("rpca.py", "prox.py", "moving_digits.py"),
+        test="results/rpca/data/test.npz",
+    output:
+        metrics="results/rpca/{mode}/pcp/metrics.tsv",
+        examples="results/rpca/{mode}/pcp/examples.npz",
+    log:
+        "logs/rpca/{mode}/pcp.log",
+    benchmark:
+        "results/benchmarks/rpca_pcp_{mode}.tsv"
+    wildcard_constraints:
+        mode=RPCA_VARIANT["mode"],
+    conda:
+        "../envs/deepunfold.yaml"
+    # one thread: the time per sample is compared with the learned models'
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        pcp=config["rpca"]["pcp"],
+        batch_size=rpca_batch_size(),
+        rank_rtol=config["rpca"]["evaluate"]["rank_rtol"],
+        n_examples=config["rpca"]["evaluate"]["n_examples"],
+    script:
+        "../scripts/rpca_pcp.py"
+
+
+rule rpca_train:
+    input:
+        code=library("rpca.py", "prox.py", "moving_digits.py"),
+        train="results/rpca/data/train.npz",
+        val="results/rpca/data/val.npz",
+    output:
+        model="results/rpca/{mode}/{prox}/model.pt",
+        untrained="results/rpca/{mode}/{prox}/untrained.pt",
+        history="results/rpca/{mode}/{prox}/history.tsv",
+        tuning="results/rpca/{mode}/{prox}/tuning.tsv",
+    log:
+        "logs/rpca/{mode}/{prox}/train.log",
+    benchmark:
+        "results/benchmarks/rpca_train_{mode}_{prox}.tsv"
+    wildcard_constraints:
+        **RPCA_VARIANT,
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: config["rpca"]["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    params:
+        model=config["rpca"]["model"],
+        train=config["rpca"]["train"],
+        tune=config["rpca"]["tune"],
+        batch_size=rpca_batch_size(),
+        seed=config["rpca"]["train"]["seed"],
+    script:
+        "../scripts/rpca_train.py"
+
+
+rule rpca_evaluate:
+    input:
+        code=library("rpca.py", "prox.py", "moving_digits.py"),
+        test="results/rpca/data/test.npz",
+        model="results/rpca/{mode}/{prox}/model.pt",
+        untrained="results/rpca/{mode}/{prox}/untrained.pt",
+    output:
+        metrics="results/rpca/{mode}/{prox}/metrics.tsv",
+        thresholds="results/rpca/{mode}/{prox}/thresholds.tsv",
+        layers="results/rpca/{mode}/{prox}/layers.npz",
+        examples="results/rpca/{mode}/{prox}/examples.npz",
+    log:
+        "logs/rpca/{mode}/{prox}/evaluate.log",
+    benchmark:
+        "results/benchmarks/rpca_evaluate_{mode}_{prox}.tsv"
+    wildcard_constraints:
+        **RPCA_VARIANT,
+    conda:
+        "../envs/deepunfold.yaml"
+    # one thread: the time per sample is compared with PCP's
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        batch_size=rpca_batch_size(),
+        rank_rtol=config["rpca"]["evaluate"]["rank_rtol"],
+        timing_repeats=config["rpca"]["evaluate"]["timing_repeats"],
+        n_examples=config["rpca"]["evaluate"]["n_examples"],
+    script:
+        "../scripts/rpca_evaluate.py"
+
+
+rule rpca_figures:
+    input:
+        code=library("figures/rpca.py", "plotting.py"),
+        history="results/rpca/{mode}/{prox}/history.tsv",
+        thresholds="results/rpca/{mode}/{prox}/thresholds.tsv",
+        layers="results/rpca/{mode}/{prox}/layers.npz",
+        examples="results/rpca/{mode}/{prox}/examples.npz",
+        pcp_metrics="results/rpca/{mode}/pcp/metrics.tsv",
+        pcp_examples="results/rpca/{mode}/pcp/examples.npz",
+    output:
+        loss=report(
+            "results/figures/rpca/{mode}_{prox}/loss.png",
+            caption="../report/rpca_loss.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="{mode} arrangement, {prox}",
+        ),
+        loss_pdf="results/figures/rpca/{mode}_{prox}/loss.pdf",
+        thresholds=report(
+            "results/figures/rpca/{mode}_{prox}/thresholds.png",
+            caption="../report/rpca_thresholds.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="{mode} arrangement, {prox}",
+        ),
+        thresholds_pdf="results/figures/rpca/{mode}_{prox}/thresholds.pdf",
+        singular_values=report(
+            "results/figures/rpca/{mode}_{prox}/singular_values.png",
+            caption="../report/rpca_singular_values.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="{mode} arrangement, {prox}",
+        ),
+        singular_values_pdf="results/figures/rpca/{mode}_{prox}/singular_values.pdf",
+        sparsity=report(
+            "results/figures/rpca/{mode}_{prox}/sparsity.png",
+            caption="../report/rpca_sparsity.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="{mode} arrangement, {prox}",
+        ),
+        sparsity_pdf="results/figures/rpca/{mode}_{prox}/sparsity.pdf",
+        examples=report(
+            "results/figures/rpca/{mode}_{prox}/examples.png",
+            caption="../report/rpca_examples.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="{mode} arrangement, {prox}",
+        ),
+        examples_pdf="results/figures/rpca/{mode}_{prox}/examples.pdf",
+    log:
+        "logs/rpca/{mode}/{prox}/figures.log",
+    benchmark:
+        "results/benchmarks/rpca_figures_{mode}_{prox}.tsv"
+    wildcard_constraints:
+        **RPCA_VARIANT,
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        example_frame=config["rpca"]["evaluate"]["example_frame"],
+        label=config["run_label"],
+    script:
+        "../scripts/rpca_figures.py"
+
+
+rule rpca_compare:
+    input:
+        code=library("figures/rpca.py", "plotting.py"),
+        metrics=expand(
+            "results/rpca/{mode}/{prox}/metrics.tsv",
+            mode=config["rpca"]["modes"],
+            prox=config["rpca"]["variants"] + ["pcp"],
+        ),
+    output:
+        table="results/rpca/comparison.tsv",
+        figure=report(
+            "results/figures/rpca/comparison.png",
+            caption="../report/rpca_comparison.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="comparison",
+        ),
+        figure_pdf="results/figures/rpca/comparison.pdf",
+    log:
+        "logs/rpca/compare.log",
+    benchmark:
+        "results/benchmarks/rpca_compare.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        label=config["run_label"],
+    script:
+        "../scripts/rpca_compare.py"

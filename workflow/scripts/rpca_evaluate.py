@@ -1,0 +1,68 @@
+"""Tasks 4/5: the trained and the untrained network on the test set: metrics, layers, timing."""
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepunfold.io import atomic_path, write_table
+from deepunfold.jobs import setup_job
+from deepunfold.moving_digits import load_split
+from deepunfold.rpca import (
+    UnfoldedRPCA,
+    as_samples,
+    layer_statistics,
+    predict,
+    summary_row,
+    time_per_sample,
+    to_numpy,
+)
+
+p = snakemake.params
+log = setup_job(snakemake.log[0], snakemake.threads)
+mode, prox = snakemake.wildcards.mode, snakemake.wildcards.prox
+test = load_split(snakemake.input.test)
+x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
+batch = p.batch_size[mode]
+
+rows, stats, examples = [], {}, {}
+nets = {
+    "learned": UnfoldedRPCA.from_checkpoint(snakemake.input.model),
+    "untrained": UnfoldedRPCA.from_checkpoint(snakemake.input.untrained),
+}
+for name, net in nets.items():
+    net.eval()
+    low_hat, sparse_hat = predict(net, x, batch)
+    seconds = time_per_sample(net, x, batch, repeats=p.timing_repeats)
+    row = summary_row(low_hat, sparse_hat, low, sparse, mode, p.rank_rtol)
+    n_params = sum(q.numel() for q in net.parameters()) if name == "learned" else 0
+    rows.append(dict(mode=mode, method=name, variant=prox, **row,
+                     time_per_sample_ms=1e3 * seconds, n_params=n_params))  # fmt: skip
+    log.info("%s: %s, %.2f ms/sample", name, row, 1e3 * seconds)
+    for key, value in layer_statistics(net, x, batch).items():
+        stats[f"{name}_{key}"] = value
+    stats[f"{name}_thresholds"] = to_numpy(net.thresholds)
+    examples[f"{name}_low_hat"] = to_numpy(low_hat[: p.n_examples])
+    examples[f"{name}_sparse_hat"] = to_numpy(sparse_hat[: p.n_examples])
+
+write_table(pd.DataFrame(rows), snakemake.output.metrics)
+init = UnfoldedRPCA(**nets["learned"].config).thresholds
+table = pd.DataFrame(
+    {
+        "layer": np.arange(1, nets["learned"].n_layers + 1),
+        "mu1_init": to_numpy(init[:, 0]),
+        "mu2_init": to_numpy(init[:, 1]),
+        "mu1": stats["learned_thresholds"][:, 0],
+        "mu2": stats["learned_thresholds"][:, 1],
+        "mu1_untrained": stats["untrained_thresholds"][:, 0],
+        "mu2_untrained": stats["untrained_thresholds"][:, 1],
+    }
+)
+write_table(table, snakemake.output.thresholds)
+with torch.no_grad():
+    stats["target_zero_fraction"] = np.float64((sparse == 0).double().mean())
+for path, arrays in ((snakemake.output.layers, stats), (snakemake.output.examples, examples)):
+    if path == snakemake.output.examples:
+        n = p.n_examples
+        arrays |= {"x": to_numpy(x[:n]), "low": to_numpy(low[:n]), "sparse": to_numpy(sparse[:n])}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)

@@ -1,0 +1,70 @@
+"""Tasks 4/5: tune the untrained ISTA-RPCA thresholds, then train the unfolded network."""
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from deepunfold.io import atomic_path, write_table
+from deepunfold.jobs import setup_job
+from deepunfold.moving_digits import load_split
+from deepunfold.rpca import UnfoldedRPCA, as_samples, train_unfolded, tune_untrained
+
+p = snakemake.params
+log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
+mode, prox = snakemake.wildcards.mode, snakemake.wildcards.prox
+m, t = p.model, p.train
+
+
+def samples(path):
+    d = load_split(path)
+    return tuple(as_samples(a, mode) for a in (d.x, d.low_rank, d.sparse))
+
+
+train, val = samples(snakemake.input.train), samples(snakemake.input.val)
+batch = p.batch_size[mode]
+arch = dict(n_layers=m["n_layers"], prox=prox, mode=mode, kernel_size=m["kernel_size"],
+            step=m["step"])  # fmt: skip
+
+# the untrained baseline: K iterations of ISTA-RPCA with thresholds tuned on validation data
+n_tune = min(len(val[0]), p.tune["max_samples"][mode])
+lam_low, lam_sparse, grid = tune_untrained(
+    *(a[:n_tune] for a in val), **arch, lowrank_factors=p.tune["lowrank_factors"],
+    sparse_factors=p.tune["sparse_factors"], batch_size=batch,
+)  # fmt: skip
+log.info("untrained ISTA-RPCA: lambda_L = %.4g, lambda_S = %.4g", lam_low, lam_sparse)
+untrained = UnfoldedRPCA(**arch, lowrank_threshold=m["step"] * lam_low,
+                         sparse_threshold=m["step"] * lam_sparse)  # fmt: skip
+
+init = m["threshold_init"]
+if init == "tuned":
+    mu1, mu2 = m["step"] * lam_low, m["step"] * lam_sparse
+else:
+    mu1 = mu2 = float(init)
+model = UnfoldedRPCA(**arch, lowrank_threshold=mu1, sparse_threshold=mu2,
+                     threshold_param=m["threshold_param"])  # fmt: skip
+log.info("training %s/%s: %d trainable parameters, %d train / %d val samples", mode, prox,
+         sum(q.numel() for q in model.parameters()), len(train[0]), len(val[0]))  # fmt: skip
+
+bar = tqdm(total=t["epochs"], desc=f"rpca {mode}/{prox}")
+
+
+def progress(rec):
+    bar.update(1)
+    log.info("epoch %d: train %.5g, val %.5g", rec["epoch"], rec["train_loss"], rec["val_loss"])
+
+
+history = train_unfolded(model, train, val, epochs=t["epochs"], batch_size=batch, lr=t["lr"],
+                         patience=t["patience"], seed=p.seed, progress=progress)  # fmt: skip
+bar.close()
+rows = []
+for rec in history:
+    row = {k: rec[k] for k in ("epoch", "train_loss", "val_loss", "best")}
+    for k, (a, b) in enumerate(rec["thresholds"]):
+        row[f"mu1_{k + 1}"], row[f"mu2_{k + 1}"] = a, b
+    rows.append(row)
+write_table(pd.DataFrame(rows), snakemake.output.history)
+write_table(pd.DataFrame(grid, columns=["lambda_low", "lambda_sparse", "val_loss"]),
+            snakemake.output.tuning)  # fmt: skip
+for net, path in ((model, snakemake.output.model), (untrained, snakemake.output.untrained)):
+    with atomic_path(path) as tmp:
+        torch.save(net.checkpoint(), tmp)
