@@ -70,6 +70,45 @@ def lista_figures():
     )
 
 
+def lista_models():
+    """The learned models of task 3 that are enabled."""
+    return [name for name, opts in config["lista"]["models"].items() if opts["enabled"]]
+
+
+def lista_setting(wildcards):
+    return config["lista"]["settings"][wildcards.setting]
+
+
+def lista_setting_seed(wildcards):
+    """Data and training seed of a task 3 setting: the global seed plus the setting's own."""
+    return config["seed"] + config["lista"]["settings"][wildcards.setting]["seed"]
+
+
+def lista_setting_key(key):
+    def get(wildcards):
+        return config["lista"]["settings"][wildcards.setting][key]
+
+    return get
+
+
+def lista_support_selection(wildcards):
+    return config["lista"]["models"][wildcards.model]["support_selection"]
+
+
+def lista_model_outputs(kind):
+    """The per-model tables of kind ``history`` or ``layers`` of a task 3 setting."""
+
+    def get(wildcards):
+        return expand(
+            "results/lista/{setting}/{model}_{kind}.tsv",
+            setting=wildcards.setting,
+            model=lista_models(),
+            kind=kind,
+        )
+
+    return get
+
+
 # The one list of (config section, figure-list function) pairs. A stage adds its figures
 # here; `results/figures/all` lists those of every enabled section.
 FIGURE_SETS = [

@@ -1,0 +1,27 @@
+"""Task 3 data: the dictionary and train / validation / test pairs of one setting."""
+
+from deepunfold.jobs import setup_job
+from deepunfold.sparse_data import make_problem, save_problem
+
+p = snakemake.params
+s = p.setting
+log = setup_job(snakemake.log[0], snakemake.threads)
+if s["n_val"] >= s["n_train"]:
+    raise ValueError(
+        f"config key 'lista.settings.{snakemake.wildcards.setting}.n_val': the validation pairs "
+        f"are held out of the n_train = {s['n_train']} training pairs, so need n_val < n_train"
+    )
+problem = make_problem(
+    m=s["m"],
+    n=s["n"],
+    sparsity=s["sparsity"],
+    n_train=s["n_train"] - s["n_val"],
+    n_val=s["n_val"],
+    n_test=s["n_test"],
+    noise_std=s["noise_std"],
+    snr_db=s["snr_db"],
+    seed=p.seed,
+)
+for name, (x, z) in problem.data.items():
+    log.info("%s: x %s, z %s", name, tuple(x.shape), tuple(z.shape))
+save_problem(problem, snakemake.output.data)

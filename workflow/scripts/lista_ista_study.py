@@ -1,0 +1,43 @@
+"""Task 3 ISTA study: ISTA and FISTA against the sparsity level of the seed setting."""
+
+import numpy as np
+
+from deepunfold.figures.lista import plot_convergence, plot_ista_losses, plot_recovery
+from deepunfold.io import write_table
+from deepunfold.jobs import setup_job
+from deepunfold.lista import ista_sparsity_study
+from deepunfold.plotting import demo_note, save_figure
+from deepunfold.sparse_data import load_sweep, nmse_db
+
+p = snakemake.params
+out = snakemake.output
+log = setup_job(snakemake.log[0], snakemake.threads)
+sweep = load_sweep(snakemake.input.sweep)
+levels = sweep["levels"].tolist()
+cfg = p.sweep
+if cfg["example_sparsity"] not in levels:
+    raise ValueError(
+        f"config key 'lista.sweep.example_sparsity': {cfg['example_sparsity']} is not one of "
+        f"lista.sweep.sparsity_levels {levels}"
+    )
+summary, curves = ista_sparsity_study(sweep, cfg["lam"], cfg["max_iter"], cfg["conv_tol"])
+log.info("ISTA study:\n%s", summary.to_string())
+
+li = levels.index(cfg["example_sparsity"])
+z_true = sweep["z"][li, 0]
+z_hat = {s: curves[f"{s}_z"][li, 0] for s in ("ista", "fista")}
+nmse = {s: nmse_db(z_hat[s], z_true) for s in z_hat}
+
+fig = plot_ista_losses(curves, levels, cfg["lam"], cfg["n_signals"])
+demo_note(fig, p.label)
+save_figure(fig, out.losses, out.losses_pdf)
+fig = plot_recovery(
+    z_true.numpy(), z_hat["ista"].numpy(), z_hat["fista"].numpy(), levels[li], cfg["max_iter"], nmse
+)
+demo_note(fig, p.label)
+save_figure(fig, out.recovery, out.recovery_pdf)
+fig = plot_convergence(summary, cfg["max_iter"], cfg["conv_tol"])
+demo_note(fig, p.label)
+save_figure(fig, out.convergence, out.convergence_pdf)
+write_table(summary.assign(lam=cfg["lam"], max_iter=cfg["max_iter"]), out.table)
+assert np.isfinite(summary.nmse_db).all(), "non-finite NMSE in the ISTA study"

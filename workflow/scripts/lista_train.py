@@ -1,0 +1,63 @@
+"""Task 3: layer-wise training of one learned model (LISTA, LISTA-CP or ALISTA) on one setting."""
+
+import torch
+from tqdm import tqdm
+
+from deepunfold.io import write_table
+from deepunfold.jobs import setup_job
+from deepunfold.lista import (
+    TrainConfig,
+    build_model,
+    count_parameters,
+    layer_metrics,
+    train_layerwise,
+)
+from deepunfold.sparse_data import load_problem
+from deepunfold.training import save_checkpoint
+
+p = snakemake.params
+out = snakemake.output
+name = snakemake.wildcards.model
+log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
+torch.set_num_threads(snakemake.threads)
+problem = load_problem(snakemake.input.data)
+model = build_model(
+    name,
+    problem.A,
+    p.depth,
+    lam=p.lam,
+    support_selection=p.support_selection,
+    percent_step=p.percent_step,
+    percent_max=p.percent_max,
+)
+log.info("%s, %d layers, %d trainable parameters", name, p.depth, count_parameters(model))
+cfg = TrainConfig(**p.training, seed=p.seed)
+bar = tqdm(total=p.depth * (1 + len(cfg.lr_decays)), desc=f"{name} stages")
+
+
+def progress(message):
+    bar.update(1)
+    bar.set_postfix_str(message)
+    log.info(message)
+
+
+result = train_layerwise(
+    model, problem.split("train"), problem.split("val"), cfg, test=problem.split("test"),
+    progress=progress,
+)  # fmt: skip
+bar.close()
+final = layer_metrics(model, *problem.split("test"))
+layers = result.layers.merge(
+    final.rename(
+        columns={"nmse_db": "final_test_nmse_db", "fraction_zeros": "final_test_fraction_zeros"}
+    ),
+    on="layer",
+)
+log.info("per layer:\n%s", layers.to_string())
+save_checkpoint(
+    model, out.model, model_name=name, depth=p.depth, lam=p.lam, m=problem.m, n=problem.n,
+    support_selection=p.support_selection, percent_step=p.percent_step,
+    percent_max=p.percent_max, setting=snakemake.wildcards.setting,
+)  # fmt: skip
+write_table(result.history.assign(model=name), out.history)
+write_table(layers.assign(model=name), out.layers)
