@@ -1,0 +1,310 @@
+r"""The ML-ISTA network: a convolutional classifier whose encoder unfolds ML-ISTA.
+
+Each layer :math:`i` has a convolutional dictionary :math:`D_i` (its transpose
+:math:`D_i^\top` is a strided convolution with filters :math:`W_i`, :math:`D_i` the matching
+transposed convolution), a learned step :math:`\mu_i` and learned non-negative per-channel
+thresholds :math:`\tau_i`. With ``unfoldings = 0`` the encoder is the feed-forward CNN
+
+.. math::
+    \gamma_i = \mathrm{ReLU}(\mu_i D_i^\top \gamma_{i-1} - \tau_i), \qquad \gamma_0 = x,
+
+i.e. layered thresholding (:func:`deepunfold.multilayer.layered_thresholding` with
+``nonneg=True``); each further unfolding runs one ML-ISTA iteration
+(:func:`deepunfold.multilayer.ml_ista_step`) from the current deepest code, with the *same*
+:math:`W_i, \mu_i, \tau_i`:
+
+.. math::
+    \hat\gamma_L = \gamma_L,\ \hat\gamma_{i-1} = D_i\hat\gamma_i,\qquad
+    \gamma_i \leftarrow \mathrm{ReLU}\big(\hat\gamma_i - \mu_i D_i^\top(\hat\gamma_{i-1}
+    - \gamma_{i-1}) - \tau_i\big).
+
+A linear classifier reads :math:`\gamma_L`. The number of parameters does not depend on the
+number of unfoldings (Sulam, Aberdam, Beck & Elad 2019, "ML-ISTA CNN").
+
+Training: :func:`train_classifier` (Adam, cross-entropy, a fixed number of epochs).
+Data: :func:`load_digits_split` (scikit-learn's 8x8 digits, ships with the package) and
+:func:`load_mnist` (torchvision's MNIST files under a root directory).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .multilayer import Layer, layered_thresholding, ml_ista_step
+from .solvers import power_iteration
+
+__all__ = [
+    "MLISTANet",
+    "count_parameters",
+    "DigitData",
+    "load_digits_split",
+    "load_mnist",
+    "TrainResult",
+    "train_classifier",
+    "evaluate",
+]
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class MLISTANet(nn.Module):
+    """Convolutional ML-ISTA encoder + linear classifier (module docstring).
+
+    Args:
+        in_shape: ``(channels, height, width)`` of the inputs.
+        channels: output channels of each layer, e.g. ``[32, 64, 128]``.
+        kernel_sizes, strides, paddings: per layer.
+        n_classes: classifier outputs.
+        unfoldings: number of ML-ISTA iterations after the forward pass (0: feed-forward CNN).
+        init_threshold: initial value of every threshold.
+        seed: seed of the weight initialisation (a private generator).
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        channels: Sequence[int],
+        kernel_sizes: Sequence[int],
+        strides: Sequence[int],
+        paddings: Sequence[int],
+        n_classes: int = 10,
+        unfoldings: int = 0,
+        init_threshold: float = 0.01,
+        seed: int = 0,
+    ):
+        super().__init__()
+        n = len(channels)
+        if not (len(kernel_sizes) == len(strides) == len(paddings) == n) or n == 0:
+            raise ValueError(
+                "channels, kernel_sizes, strides and paddings need one entry per layer, got "
+                f"{len(channels)}, {len(kernel_sizes)}, {len(strides)}, {len(paddings)}"
+            )
+        if unfoldings < 0:
+            raise ValueError(f"unfoldings must be >= 0, got {unfoldings}")
+        if init_threshold <= 0:
+            raise ValueError(f"init_threshold must be positive, got {init_threshold}")
+        self.unfoldings = int(unfoldings)
+        self.strides, self.paddings = list(strides), list(paddings)
+        gen = torch.Generator().manual_seed(seed)
+        c, h, w = in_shape
+        self.shapes = [(c, h, w)]  # input shape of every layer, then the code shape
+        weights, steps = [], []
+        for c_out, k, s, p in zip(channels, kernel_sizes, strides, paddings, strict=True):
+            h2, w2 = _conv_out(h, k, s, p), _conv_out(w, k, s, p)
+            if h2 < 1 or w2 < 1:
+                raise ValueError(f"layer with kernel {k}, stride {s} shrinks {h}x{w} to nothing")
+            W = torch.randn(c_out, c, k, k, generator=gen) / (c * k * k) ** 0.5
+            weights.append(W)
+            c, h, w = c_out, h2, w2
+            self.shapes.append((c, h, w))
+        # filters scaled so that ||D_i||_2 = 1 and steps start at 1 = 1/||D_i||^2: the unfolded
+        # iterations start inside ISTA's stable range and the forward pass does not shrink
+        # the activations layer after layer (mu_i D_i^T has norm 1)
+        for i, W in enumerate(weights):
+            W /= power_iteration(self._dense(W, i))
+            steps.append(1.0)
+        self.weights = nn.ParameterList([nn.Parameter(W) for W in weights])
+        self.log_steps = nn.Parameter(torch.tensor(steps).log())
+        # softplus^{-1}(init): thresholds stay non-negative (a ReLU with a negative bias)
+        raw = float(np.log(np.expm1(init_threshold)))
+        self.raw_thresholds = nn.ParameterList(
+            [nn.Parameter(torch.full((ch,), raw)) for ch in channels]
+        )
+        self.classifier = nn.Linear(c * h * w, n_classes)
+
+    # ----- the dictionaries as linear maps -------------------------------------------------
+    def analysis(self, i: int, v: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
+        r""":math:`D_i^\top v`: strided convolution with the filters of layer ``i``."""
+        W = self.weights[i] if W is None else W
+        return F.conv2d(v, W, stride=self.strides[i], padding=self.paddings[i])
+
+    def synthesis(self, i: int, g: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
+        r""":math:`D_i \gamma`: the adjoint (transposed convolution) back to layer ``i``'s input
+        shape."""
+        W = self.weights[i] if W is None else W
+        _, h, w = self.shapes[i]
+        k, s, p = W.shape[-1], self.strides[i], self.paddings[i]
+        h2, w2 = g.shape[-2:]
+        pad = (h - ((h2 - 1) * s - 2 * p + k), w - ((w2 - 1) * s - 2 * p + k))
+        return F.conv_transpose2d(g, W, stride=s, padding=p, output_padding=pad)
+
+    def _dense(self, W: torch.Tensor, i: int) -> torch.Tensor:
+        """The matrix of :math:`D_i^\\top` (for the step initialisation only)."""
+        c, h, w = self.shapes[i]
+        eye = torch.eye(c * h * w).reshape(-1, c, h, w)
+        with torch.no_grad():
+            return self.analysis(i, eye, W).reshape(c * h * w, -1).T
+
+    def layers(self) -> list[Layer]:
+        """The dictionaries as :class:`~deepunfold.multilayer.Layer` objects."""
+        return [
+            Layer(
+                synthesis=lambda g, i=i: self.synthesis(i, g),
+                analysis=lambda v, i=i: self.analysis(i, v),
+            )
+            for i in range(len(self.weights))
+        ]
+
+    @property
+    def steps(self) -> list[torch.Tensor]:
+        return list(self.log_steps.exp())
+
+    @property
+    def thresholds(self) -> list[torch.Tensor]:
+        return [F.softplus(r)[None, :, None, None] for r in self.raw_thresholds]
+
+    # ----- inference ----------------------------------------------------------------------
+    def encode(self, x: torch.Tensor, unfoldings: int | None = None) -> list[torch.Tensor]:
+        """Codes ``[gamma_1, ..., gamma_L]`` after the forward pass and ``unfoldings``
+        ML-ISTA iterations (default: the model's own)."""
+        k = self.unfoldings if unfoldings is None else unfoldings
+        layers, steps, taus = self.layers(), self.steps, self.thresholds
+        gammas = layered_thresholding(x, layers, taus, steps, nonneg=True)
+        for _ in range(k):
+            gammas = ml_ista_step(x, gammas[-1], layers, steps, taus, nonneg=True)
+        return gammas
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.encode(x)[-1].flatten(1))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@dataclass
+class DigitData:
+    """Images ``(N, 1, H, W)`` standardised with the training mean/std, and int labels."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    name: str
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])
+
+
+def _standardise(x_train, x_test):
+    mean, std = x_train.mean(), x_train.std()
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> DigitData:
+    """scikit-learn's 1,797 handwritten 8x8 digits, split stratified by class."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0
+    y = torch.tensor(d.target, dtype=torch.long)
+    idx_tr, idx_te = train_test_split(
+        np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=d.target
+    )
+    x_tr, x_te = _standardise(x[idx_tr], x[idx_te])
+    return DigitData(x_tr, y[idx_tr], x_te, y[idx_te], "scikit-learn digits (8x8)")
+
+
+def load_mnist(root, limit_train: int | None = None) -> DigitData:
+    """MNIST from torchvision's files under ``root`` (``root/MNIST/raw/*-ubyte``), no download.
+
+    Args:
+        root: directory given to ``torchvision.datasets.MNIST``.
+        limit_train: optionally keep only the first ``limit_train`` training images.
+    """
+    from torchvision.datasets import MNIST
+
+    from .resources import TORCHVISION, require_files
+
+    require_files(
+        [f"{root}/{f}" for f in TORCHVISION["MNIST"]["files"]], "MNIST", TORCHVISION["MNIST"]["how"]
+    )
+    train, test = MNIST(str(root), train=True), MNIST(str(root), train=False)
+    x_tr = train.data[:limit_train].float()[:, None] / 255.0
+    x_te = test.data.float()[:, None] / 255.0
+    x_tr, x_te = _standardise(x_tr, x_te)
+    return DigitData(x_tr, train.targets[:limit_train].long(), x_te, test.targets.long(), "MNIST")
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_classifier`: final accuracies, per-epoch history, wall time."""
+
+    train_accuracy: float
+    test_accuracy: float
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000):
+    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``."""
+    model.eval()
+    correct, loss = 0, 0.0
+    for i in range(0, len(y), batch_size):
+        logits = model(x[i : i + batch_size])
+        loss += float(F.cross_entropy(logits, y[i : i + batch_size], reduction="sum"))
+        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
+    return correct / len(y), loss / len(y)
+
+
+def train_classifier(
+    model: nn.Module,
+    data: DigitData,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = False,
+) -> TrainResult:
+    """Adam on the cross-entropy for a fixed number of epochs (the fixed training budget).
+
+    Mini-batches are drawn by a private generator seeded with ``seed``. The history records,
+    per epoch, the mean training loss and the test accuracy and loss.
+    """
+    from tqdm import tqdm
+
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, "
+                         f"{batch_size}, {lr}")  # fmt: skip
+    model.to(device)
+    x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
+    x_te, y_te = data.x_test.to(device), data.y_test.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    history, start = [], time.perf_counter()
+    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
+        model.train()
+        order = torch.randperm(len(y_tr), generator=gen).to(device)
+        total = 0.0
+        for i in range(0, len(order), batch_size):
+            b = order[i : i + batch_size]
+            loss = F.cross_entropy(model(x_tr[b]), y_tr[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(b)
+        test_acc, test_loss = evaluate(model, x_te, y_te)
+        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "test_loss": test_loss,
+                        "test_accuracy": test_acc})  # fmt: skip
+    seconds = time.perf_counter() - start
+    train_acc, _ = evaluate(model, x_tr, y_tr)
+    test_acc, _ = evaluate(model, x_te, y_te)
+    return TrainResult(train_acc, test_acc, history, seconds)

@@ -1,0 +1,53 @@
+"""Task 6: train the ML-ISTA network with one number of unfoldings k (several repeats)."""
+
+import pandas as pd
+import torch
+
+from deepunfold.io import write_table
+from deepunfold.jobs import setup_job
+from deepunfold.mlista_net import (
+    MLISTANet,
+    count_parameters,
+    load_digits_split,
+    load_mnist,
+    train_classifier,
+)
+
+k = int(snakemake.wildcards.k)
+net = snakemake.params.network
+log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
+device = net["device"]
+if device == "auto":
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+
+if net["dataset"] == "mnist":
+    data = load_mnist(snakemake.params.mnist_root)
+else:
+    data = load_digits_split(net["test_fraction"], seed=snakemake.params.seed)
+log.info("%s: %d train / %d test images of shape %s; k = %d; device %s", data.name,
+         len(data.y_train), len(data.y_test), data.in_shape, k, device)  # fmt: skip
+
+summary, history = [], []
+for r in range(net["repeats"]):
+    seed = snakemake.params.seed + 1000 * r
+    torch.manual_seed(seed)
+    model = MLISTANet(
+        data.in_shape, net["channels"], net["kernel_sizes"], net["strides"], net["paddings"],
+        n_classes=int(data.y_train.max()) + 1, unfoldings=k,
+        init_threshold=net["init_threshold"], seed=seed,
+    )  # fmt: skip
+    res = train_classifier(
+        model, data, epochs=net["epochs"], batch_size=net["batch_size"], lr=net["lr"],
+        weight_decay=net["weight_decay"], seed=seed, device=device, progress=True,
+    )  # fmt: skip
+    log.info("repeat %d: test accuracy %.4f, train accuracy %.4f, %.1f s", r,
+             res.test_accuracy, res.train_accuracy, res.seconds)  # fmt: skip
+    summary.append({
+        "unfoldings": k, "repeat": r, "dataset": data.name,
+        "n_parameters": count_parameters(model), "test_accuracy": res.test_accuracy,
+        "train_accuracy": res.train_accuracy, "train_seconds": res.seconds, "device": device,
+    })  # fmt: skip
+    history += [{"unfoldings": k, "repeat": r} | h for h in res.history]
+
+write_table(pd.DataFrame(history), snakemake.output.history)
+write_table(pd.DataFrame(summary), snakemake.output.summary)
