@@ -21,6 +21,7 @@ include: "workflow/rules/resources.smk"
 include: "workflow/rules/robust.smk"
 include: "workflow/rules/lista.smk"
 include: "workflow/rules/rpca.smk"
+include: "workflow/rules/multilayer.smk"
 include: "workflow/rules/manifest.smk"
 
 

@@ -109,12 +109,26 @@ def lista_model_outputs(kind):
     return get
 
 
+def multilayer_figures():
+    return expand(
+        "results/figures/multilayer/{name}.{ext}",
+        name=["coherence_recovery", "pursuit_errors", "forward_support", "unfolding_accuracy"],
+        ext=FIGURE_EXTS,
+    ) + [
+        "results/multilayer/coherence/recovery.tsv",
+        "results/multilayer/pursuits/errors.tsv",
+        "results/multilayer/pursuits/forward_support.tsv",
+        "results/multilayer/mlista_net/accuracy.tsv",
+    ]
+
+
 # The one list of (config section, figure-list function) pairs. A stage adds its figures
 # here; `results/figures/all` lists those of every enabled section.
 FIGURE_SETS = [
     ("robust", robust_figures),
     ("lista", lista_figures),
     ("rpca", rpca_figures),
+    ("multilayer", multilayer_figures),
 ]
 
 
