@@ -28,12 +28,21 @@ def test_lista_dry_run_job_counts(tmp_path):
     assert job_counts(proc.stdout)["lista_train"] == 6
 
 
-def test_lista_depth_zero_stops_before_any_job(tmp_path):
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("lista:\n  settings:\n    seed: {depth: 0}\n", "lista.settings.seed.depth"),
+        ("lista:\n  settings:\n    snr40: {n_val: 5000}\n", "lista.settings.snr40.n_val"),
+        ("lista:\n  sweep: {example_sparsity: 0.33}\n", "lista.sweep.example_sparsity"),
+    ],
+)
+def test_bad_lista_config_stops_before_any_job(tmp_path, override, key):
     wd = copy_workflow(tmp_path / "wf")
-    proc = snakemake(wd, "results/lista/parameters.tsv", *DEMO, "--config",
-                     "lista={'settings': {'seed': {'depth': 0}}}", check=False)  # fmt: skip
+    (wd / "bad.yaml").write_text(override)
+    proc = snakemake(wd, "results/lista/parameters.tsv", "--cores", "2",
+                     "--configfile", "config/demo.yaml", "bad.yaml", check=False)  # fmt: skip
     assert proc.returncode != 0
-    assert "'lista.settings.seed.depth'" in proc.stdout, proc.stdout[-3000:]
+    assert f"'{key}'" in proc.stdout, proc.stdout[-3000:]
     assert not (wd / "results").exists()
 
 
