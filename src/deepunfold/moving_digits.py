@@ -213,7 +213,7 @@ def make_moving_digits(
     rank_decay: float = 0.7,
     temporal_variation: float = 0.3,
     noise_std: float = 0.02,
-    background_smoothness: float = 4.0,
+    background_smoothness: float = 0.0,
     seed: int = 0,
 ) -> MovingDigits:
     """Generate one split of moving digits on a noisy low-rank background (module docstring)."""
