@@ -35,6 +35,22 @@ def robust_figures():
     ) + ["results/robust/estimates.tsv"]
 
 
+def rpca_digit_files(wildcards):
+    """MNIST's files in the full study; nothing for scikit-learn's shipped digits (demo)."""
+    if config["rpca"]["data"]["digits"] == "mnist":
+        return torchvision_files("MNIST")
+    return []
+
+
+def rpca_batch_size():
+    """Samples per batch: frames in frame mode, whole sequences in video mode."""
+    frames = config["rpca"]["train"]["batch_frames"]
+    return {
+        "frame": frames,
+        "video": max(1, frames // config["rpca"]["data"]["n_frames"]),
+    }
+
+
 def rpca_figures():
     c = config["rpca"]
     return (

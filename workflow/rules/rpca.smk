@@ -2,22 +2,6 @@
 # moving digits over a noisy low-rank background, in the frame and video arrangements.
 
 
-def rpca_digit_files(wildcards):
-    """MNIST's files in the full study; nothing for scikit-learn's shipped digits (demo)."""
-    if config["rpca"]["data"]["digits"] == "mnist":
-        return torchvision_files("MNIST")
-    return []
-
-
-def rpca_batch_size():
-    """Samples per batch: frames in frame mode, whole sequences in video mode."""
-    frames = config["rpca"]["train"]["batch_frames"]
-    return {
-        "frame": frames,
-        "video": max(1, frames // config["rpca"]["data"]["n_frames"]),
-    }
-
-
 RPCA_VARIANT = {"mode": "frame|video", "prox": "l1|l12"}
 
 

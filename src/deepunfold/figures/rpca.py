@@ -48,7 +48,7 @@ def plot_thresholds(table: pd.DataFrame, history: pd.DataFrame, mode: str, prox:
         ax.plot(table["layer"], table[key], "o-", color="tab:red", label="learned")
         ax.set_xticks(table["layer"])
         ax.set_xlabel("layer k")
-        ax.set_ylabel(names[key] + " (pixel units)")
+        ax.set_ylabel(names[key] + " (units of X)")
         ax.legend(fontsize=8)
         ax = axes[1, col]
         for k in table["layer"]:
