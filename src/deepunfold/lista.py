@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -415,7 +415,6 @@ class TrainResult:
 
     history: pd.DataFrame
     layers: pd.DataFrame
-    extra: dict = field(default_factory=dict)
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
