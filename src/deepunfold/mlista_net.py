@@ -110,7 +110,7 @@ class MLISTANet(nn.Module):
         # iterations start inside ISTA's stable range and the forward pass does not shrink
         # the activations layer after layer (mu_i D_i^T has norm 1)
         for i, W in enumerate(weights):
-            W /= power_iteration(self._dense(W, i))
+            W /= power_iteration(self._dense(W, i), tol=1e-7)
             steps.append(1.0)
         self.weights = nn.ParameterList([nn.Parameter(W) for W in weights])
         self.log_steps = nn.Parameter(torch.tensor(steps).log())
@@ -120,6 +120,10 @@ class MLISTANet(nn.Module):
             [nn.Parameter(torch.full((ch,), raw)) for ch in channels]
         )
         self.classifier = nn.Linear(c * h * w, n_classes)
+        with torch.no_grad():  # PyTorch's default init, from the private generator
+            bound = (c * h * w) ** -0.5
+            for p in self.classifier.parameters():
+                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
 
     # ----- the dictionaries as linear maps -------------------------------------------------
     def analysis(self, i: int, v: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:

@@ -313,7 +313,7 @@ class _Recorder:
         return {k: torch.stack(v) for k, v in self.history.items()}
 
 
-def _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, accelerated):
+def _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, accelerated, callback):
     if len(lams) != len(Ds):
         raise ValueError(f"need one lambda per layer: {len(lams)} lambdas, {len(Ds)} layers")
     if n_iter < 0:
@@ -325,7 +325,7 @@ def _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, accelerated):
     record = _Recorder(y, Ds, lams, reference)
     record(_chain(Ds, g))
     z, t = g, 1.0
-    for _ in range(n_iter):
+    for k in range(1, n_iter + 1):
         g_new = ml_ista_step(y, z, layers, steps, taus)[-1]
         if accelerated:
             t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
@@ -335,6 +335,8 @@ def _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, accelerated):
             z = g_new
         g = g_new
         record(_chain(Ds, g))
+        if callback is not None:
+            callback(k, g)
     return PursuitResult(gammas=_chain(Ds, g), history=record.stacked())
 
 
@@ -346,6 +348,7 @@ def ml_ista(
     *,
     steps: Sequence[float] | None = None,
     reference: Sequence[torch.Tensor] | None = None,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> PursuitResult:
     r"""ML-ISTA for problem (P) from :math:`\gamma_L = 0` (module docstring).
 
@@ -356,8 +359,9 @@ def ml_ista(
         n_iter: number of iterations.
         steps: :math:`\mu_i`; default :math:`1/\|D_i\|^2`.
         reference: true codes ``[gamma_1, ..., gamma_L]``: relative errors are recorded.
+        callback: optional ``callback(k, gamma_L^k)`` after every iteration ``k`` (1-based).
     """
-    return _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, accelerated=False)
+    return _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, False, callback)
 
 
 def ml_fista(
@@ -368,11 +372,12 @@ def ml_fista(
     *,
     steps: Sequence[float] | None = None,
     reference: Sequence[torch.Tensor] | None = None,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> PursuitResult:
     r"""ML-FISTA: ML-ISTA with FISTA momentum on the deepest code,
     :math:`z^{k+1} = \gamma_L^{k+1} + \tfrac{t_k - 1}{t_{k+1}}(\gamma_L^{k+1} - \gamma_L^k)`,
     :math:`t_{k+1} = (1 + \sqrt{1 + 4t_k^2})/2`. Arguments as :func:`ml_ista`."""
-    return _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, accelerated=True)
+    return _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, True, callback)
 
 
 def layered_basis_pursuit(
