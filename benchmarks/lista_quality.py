@@ -79,30 +79,32 @@ def check_noiseless(results: Path, setting: str, depth: int, lams, fista_iters: 
         return
     name, nmse = best
     base = read_table(base_path)
-    fista16 = base[(base.solver == "fista") & (base.iteration == depth)]
-    f16 = float(fista16.nmse_db.iloc[0])
-    margin = f16 - nmse
-    verdict = "MET" if margin >= TARGET_MARGIN_DB else "NOT MET"
-    print(f"    {name}: {nmse:.2f} dB; FISTA at {depth} iterations (lambda "
-          f"{base.lam.iloc[0]:g}): {f16:.2f} dB")  # fmt: skip
-    print(f"    margin {margin:.2f} dB   target >= {TARGET_MARGIN_DB:.0f} dB   {verdict}")
+    lams = sorted({*lams, float(base.lam.iloc[0])}, reverse=True)
     problem = load_problem(results / "data" / f"{setting}.npz")
     x, z = problem.split("test")
-    print(f"    FISTA iterations to reach {nmse:.2f} dB (test set, up to {fista_iters}):")
-    found = []
+    print(f"    {name}: {nmse:.2f} dB on {len(x)} test pairs")
+    print(f"    FISTA on the same pairs, {fista_iters} iterations per lambda:")
+    at_depth, found = {}, []
     for lam in lams:
         t0 = time.perf_counter()
         curve = solver_curve(x, z, problem.A, lam, fista_iters, accelerated=True)
+        at_depth[lam] = float(curve.nmse_db.iloc[depth - 1])
         k = iterations_to_reach(curve, nmse)
-        floor = curve.nmse_db.min()
+        reach = f"reaches it after {k} iterations" if k else "never reaches it"
         took = time.perf_counter() - t0
-        print(f"      lambda {lam:<8g} "
-              + (f"{k} iterations" if k else f"not reached (best {floor:.2f} dB)")
-              + f"   [{took:.1f} s]")  # fmt: skip
+        print(f"      lambda {lam:<7g} {depth} it.: {at_depth[lam]:7.2f} dB; best "
+              f"{curve.nmse_db.min():7.2f} dB; {reach}   [{took:.0f} s]")  # fmt: skip
         if k:
             found.append(k)
+    best_lam = min(at_depth, key=at_depth.get)
+    f16 = at_depth[best_lam]
+    margin = f16 - nmse
+    verdict = "MET" if margin >= TARGET_MARGIN_DB else "NOT MET"
+    print(f"    FISTA at {depth} iterations, best lambda ({best_lam:g}): {f16:.2f} dB")
+    print(f"    margin {margin:.2f} dB   target >= {TARGET_MARGIN_DB:.0f} dB   {verdict}")
     if found:
-        print(f"    => FISTA needs {min(found)} iterations ({min(found) / depth:.0f}x the layers)")
+        print(f"    => FISTA needs {min(found)} iterations to match ({min(found) / depth:.0f}x "
+              "the layers), best over the lambda grid")  # fmt: skip
     else:
         print(f"    => FISTA does not match it within {fista_iters} iterations for any lambda")
 
