@@ -301,3 +301,31 @@ def test_metrics():
     assert int(numerical_rank(m, 1e-3)[0]) == 2
     group = group_soft_threshold(torch.ones(1, 2, 2), 10.0)
     assert torch.all(group == 0)
+
+
+def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
+    """The full study's path, on tiny files in MNIST's idx format (no network here)."""
+    import struct
+
+    from deepunfold.moving_digits import load_mnist_digits
+    from deepunfold.resources import MissingResourceError
+
+    with pytest.raises(MissingResourceError, match="train-images-idx3-ubyte"):
+        load_mnist_digits(tmp_path, train=True)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images = {p: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for p, n in
+              (("train", 5), ("t10k", 3))}  # fmt: skip
+    for prefix, img in images.items():
+        n = len(img)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 2051, n, 28, 28) + img.tobytes()
+        )
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 2049, n) + bytes(range(n))
+        )
+    train = load_mnist_digits(tmp_path, train=True)
+    assert train.shape == (5, 28, 28) and train.dtype == np.float32
+    np.testing.assert_allclose(train, images["train"] / 255.0, rtol=1e-6)
+    assert load_mnist_digits(tmp_path, train=False).shape == (3, 28, 28)
