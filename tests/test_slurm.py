@@ -165,6 +165,28 @@ def test_compare_runs_reports_each_kind_of_difference(tmp_path):
     assert compare_runs.main([str(a), str(tmp_path / "d")]) == 1
 
 
+def test_compare_runs_names_differing_columns_and_reads_checkpoints(tmp_path):
+    import torch
+
+    header = "lam\tnmse_db\tseconds\n"
+    a = _tree(tmp_path / "a", {"results/m.tsv": header + "0.1\t-20.5\t3.2\n"})
+    b = _tree(tmp_path / "b", {"results/m.tsv": header + "0.1\t-20.5\t4.7\n"})
+    torch.save({"w": torch.ones(3)}, a / "results/model.pt")
+    with open(b / "results/model.pt", "wb") as f:  # other archive name inside the zip
+        torch.save({"w": torch.ones(3)}, f)
+    assert digest_differs(a / "results/model.pt", b / "results/model.pt")
+    cmp = compare_runs.compare(a, b)
+    assert cmp.different == {"tables": ["results/m.tsv"]}
+    assert cmp.equal == {"other": ["results/model.pt"]}
+    assert "results/m.tsv: columns differing: seconds" in cmp.notes
+    torch.save({"w": torch.zeros(3)}, b / "results/model.pt")
+    assert compare_runs.compare(a, b).different["other"] == ["results/model.pt"]
+
+
+def digest_differs(a: Path, b: Path) -> bool:
+    return compare_runs.digest(a) != compare_runs.digest(b)
+
+
 def test_e2e_script_is_valid_bash_and_documents_itself():
     assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
     out = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True)
@@ -214,3 +236,6 @@ def test_demo_on_a_real_slurm_cluster(request, tmp_path):
     local = sum(n for rule, n in counts.items() if rule in _local_rules())
     n_slurm = int(re.search(r"^SLURM_JOBS (\d+)$", proc.stdout, re.M).group(1))
     assert n_slurm == total - local > 0
+    # The node advertises stand-in GPUs: each training job held one, no other job did.
+    n_gpu = int(re.search(r"^SLURM_GPU_JOBS (\d+)$", proc.stdout, re.M).group(1))
+    assert n_gpu == sum(n for rule, n in counts.items() if "_train" in rule)

@@ -5,13 +5,17 @@
 Every file under ``results/`` is compared byte for byte, except ``results/benchmarks/``
 (wall-clock timings differ by nature). The figure manifest ``results/figures/all`` is compared
 by content: its file list (path, bytes, sha256) and its config must be equal; its package
-versions are reported if they differ. Prints one line per difference grouped by kind (tables,
-figures, manifest, other) and exits 1 if anything differs or a file exists in only one run.
+versions are reported if they differ. For a table that differs, the columns that differ are
+named (a column of wall-clock times, say). A PyTorch checkpoint (.pt)
+whose bytes differ but whose tensors and metadata are equal counts as equal, with a note.
+Prints one line per difference grouped by kind (tables, figures, manifest, other) and exits 1
+if anything differs or a file exists in only one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import sys
@@ -92,7 +96,8 @@ def compare_manifests(a: Path, b: Path, cmp: Comparison) -> bool:
         fb = {f["path"]: f for f in mb.get("files", [])}
         for p in sorted(set(fa) | set(fb)):
             if fa.get(p) != fb.get(p):
-                cmp.notes.append(f"manifest entry differs: {p}: {fa.get(p)} vs {fb.get(p)}")
+                ha, hb = ((f or {}).get("sha256", "absent")[:12] for f in (fa.get(p), fb.get(p)))
+                cmp.notes.append(f"manifest entry differs: {p} (sha256 {ha}.. vs {hb}..)")
     if ma.get("config") != mb.get("config"):
         same = False
         cmp.notes.append("manifest config differs")
@@ -101,7 +106,51 @@ def compare_manifests(a: Path, b: Path, cmp: Comparison) -> bool:
     return same
 
 
-def compare(dir_a: Path, dir_b: Path, names: tuple[str, str] = ("a", "b")) -> Comparison:
+def table_columns_differing(a: Path, b: Path) -> list[str] | None:
+    """Header names of the columns whose cells differ; None if the shapes or headers differ."""
+    delimiter = "\t" if a.suffix.lower() == ".tsv" else ","
+    try:
+        ra, rb = ([*csv.reader(p.open(newline=""), delimiter=delimiter)] for p in (a, b))
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if not ra or not rb or ra[0] != rb[0] or len(ra) != len(rb):
+        return None
+    if any(len(x) != len(ra[0]) for x in ra + rb):
+        return None
+    cols = {
+        j
+        for x, y in zip(ra[1:], rb[1:], strict=True)
+        for j, (u, v) in enumerate(zip(x, y, strict=True))
+        if u != v
+    }
+    return [ra[0][j] for j in sorted(cols)]
+
+
+def checkpoints_equal(a: Path, b: Path) -> bool:
+    """Equal tensors and metadata in two torch.save files (their zip bytes may differ)."""
+    import torch
+
+    def same(x, y) -> bool:
+        if torch.is_tensor(x) or torch.is_tensor(y):
+            return torch.is_tensor(x) and torch.is_tensor(y) and torch.equal(x, y)
+        if isinstance(x, dict) and isinstance(y, dict):
+            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+        if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+            return len(x) == len(y) and all(same(u, v) for u, v in zip(x, y, strict=True))
+        return x == y
+
+    try:
+        xa, xb = (torch.load(p, map_location="cpu", weights_only=False) for p in (a, b))
+    except Exception:
+        return False
+    return same(xa, xb)
+
+
+def compare(
+    dir_a: Path,
+    dir_b: Path,
+    names: tuple[str, str] = ("a", "b"),
+) -> Comparison:
     """Compare the results/ trees of two workdirs (see the module docstring)."""
     fa, fb = result_files(dir_a), result_files(dir_b)
     if not fa and not fb:
@@ -115,6 +164,15 @@ def compare(dir_a: Path, dir_b: Path, names: tuple[str, str] = ("a", "b")) -> Co
             same = compare_manifests(fa[rel], fb[rel], cmp)
         else:
             same = digest(fa[rel]) == digest(fb[rel])
+        if not same and Path(rel).suffix.lower() in (".tsv", ".csv"):
+            cols = table_columns_differing(fa[rel], fb[rel])
+            if cols is None:
+                cmp.notes.append(f"{rel}: header or number of rows/columns differs")
+            else:
+                cmp.notes.append(f"{rel}: columns differing: {', '.join(cols) or '(bytes only)'}")
+        if not same and Path(rel).suffix.lower() == ".pt" and checkpoints_equal(fa[rel], fb[rel]):
+            cmp.notes.append(f"{rel}: bytes differ, tensors and metadata equal")
+            same = True
         (cmp.equal if same else cmp.different).setdefault(kind, []).append(rel)
     return cmp
 

@@ -26,6 +26,10 @@
 #   --config KEY=VALUE   passed to both runs' --config (repeatable; Snakemake reads nested
 #                        values as strings, so use --disable/--configfile for booleans)
 #   --cores N            cores of the local run (default: all CPUs)
+#   --gpus N             stand-in GPUs the node advertises (default 2; GRES gpu on /dev/null,
+#                        /dev/zero, ...): the training rules' GPU requests (sbatch --gpus=1)
+#                        are scheduled for real while the jobs compute on the CPU; 0: no GRES
+#                        and the profile's GPU switch off (DEEPUNFOLD_SLURM_GPUS=0)
 #   --keep-cluster       leave the cluster running at the end (stop it with --stop)
 #   --stop               stop a cluster left running by --keep-cluster and exit
 #   --no-local           skip the local run and the comparison
@@ -64,6 +68,7 @@ CONFIGFILES=()
 DISABLED=()
 LOCAL_CORES=$(nproc)
 KEEP=0
+FAKE_GPUS=2
 STOP_ONLY=0
 LOCAL=1
 COMPARE_WITH=
@@ -75,6 +80,7 @@ while (($#)); do
     --disable) DISABLED+=("$2"); shift 2 ;;
     --cores) LOCAL_CORES=$2; shift 2 ;;
     --keep-cluster) KEEP=1; shift ;;
+    --gpus) FAKE_GPUS=$2; shift 2 ;;
     --stop) STOP_ONLY=1; shift ;;
     --no-local) LOCAL=0; shift ;;
     --compare-with) COMPARE_WITH=$(cd "$2" && pwd); LOCAL=0; shift 2 ;;
@@ -130,7 +136,7 @@ stop_cluster() {
     fi
     local d f
     for d in slurmd slurmctld slurmdbd mariadb munged; do stop_pidfile "$d"; done
-    for f in slurm.conf slurmdbd.conf; do
+    for f in slurm.conf slurmdbd.conf gres.conf; do
         if ours "$ETC/$f"; then rm -f "$ETC/$f"; fi
     done
 }
@@ -182,7 +188,7 @@ PYBIN=$(dirname "$PYTHON")
 if [[ -e $STATE ]] && [[ ! -f $STATE/$MARKER ]] && [[ -n $(ls -A "$STATE") ]]; then
     die "$STATE exists and was not made by this script; set SLURM_E2E_STATE elsewhere" 2
 fi
-for f in slurm.conf slurmdbd.conf; do
+for f in slurm.conf slurmdbd.conf gres.conf; do
     if [[ -e $ETC/$f ]] && ! ours "$ETC/$f"; then
         die "$ETC/$f exists and was not written by this script: not replacing a real Slurm set-up" 2
     fi
@@ -224,6 +230,13 @@ MEM=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$HW")
 log "node $NODE: $CPUS CPUs, $MEM MB"
 
 unset SLURM_CONF
+GRES_NODE=
+GRES_TYPES=
+if ((FAKE_GPUS > 0)); then
+    GRES_NODE=" Gres=gpu:$FAKE_GPUS"
+    GRES_TYPES="GresTypes=gpu
+AccountingStorageTRES=gres/gpu"
+fi
 cat >"$ETC/slurm.conf" <<EOF
 $CONF_MARK
 # Single-node test cluster on localhost; state under $STATE.
@@ -248,6 +261,7 @@ JobAcctGatherFrequency=30
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
@@ -255,12 +269,25 @@ SelectTypeParameters=CR_CPU_Memory
 MpiDefault=none
 ReturnToService=2
 MinJobAge=300
+$GRES_TYPES
 KillWait=10
 InactiveLimit=0
 SlurmdTimeout=120
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM State=UNKNOWN
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM State=UNKNOWN$GRES_NODE
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
+if ((FAKE_GPUS > 0)); then
+    # Stand-in GPUs: Slurm's gres/gpu needs one device file per GPU and only stat()s it here
+    # (no cgroup device confinement), so character devices every system has serve. Slurm
+    # schedules --gpus requests for real; the jobs compute on the CPU.
+    DEVICES=(/dev/null /dev/zero /dev/full /dev/random /dev/urandom)
+    ((FAKE_GPUS <= ${#DEVICES[@]})) || die "--gpus at most ${#DEVICES[@]}" 2
+    {
+        echo "$CONF_MARK"
+        echo "AutoDetect=off"
+        for dev in "${DEVICES[@]:0:FAKE_GPUS}"; do echo "NodeName=$NODE Name=gpu File=$dev"; done
+    } >"$ETC/gres.conf"
+fi
 
 DB_PASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cat >"$ETC/slurmdbd.conf" <<EOF
@@ -365,20 +392,34 @@ run_workflow() { # run_workflow NAME ARGS...: in $WORK/NAME, its own src/ first 
     fi
 }
 
-# The slurm profile with an account that exists here, no GPU (this node has none), and a
-# short first status check (the demo's jobs take seconds, the plugin's default waits 40 s).
+# The slurm profile with an account and partition that exist here, one GPU per training job
+# if the node advertises (count-only) GPUs, and a short first status check (the demo's jobs
+# take seconds; the plugin's default waits 40 s).
 T=$(now)
-DEEPUNFOLD_SLURM_ACCOUNT=$ACCOUNT DEEPUNFOLD_SLURM_PARTITION=$PARTITION DEEPUNFOLD_SLURM_GPUS=0 \
-    run_workflow slurm --workflow-profile workflow/profiles/slurm \
+GPUS_PER_JOB=$((FAKE_GPUS > 0 ? 1 : 0))
+DEEPUNFOLD_SLURM_ACCOUNT=$ACCOUNT DEEPUNFOLD_SLURM_PARTITION=$PARTITION \
+    DEEPUNFOLD_SLURM_GPUS=$GPUS_PER_JOB run_workflow slurm --workflow-profile workflow/profiles/slurm \
     --slurm-init-seconds-before-status-checks 5 --slurm-keep-successful-logs "${COMMON[@]}"
 timing slurm_run "$T"
-# Every workflow job (named after the run's UUID; the probe is "wrap") must be in accounting.
-JOBS=$(sacct -X -n -P -S now-1days -o JobID,JobName,State | grep -v '|wrap|' || true)
+# Every workflow job (named after the run's UUID; the probe is "wrap") must be in accounting,
+# and exactly the training jobs (comment rule_<name>, name containing "_train") hold a GPU.
+JOBS=$(sacct -X -n -P -S now-1days -o JobID,JobName,State,Comment%300,AllocTRES%300 |
+    grep -v '|wrap|' || true)
 n_sbatch=$(grep -c . <<<"$JOBS" || true)
 log "Slurm accounting: $n_sbatch workflow jobs, states: $(cut -d'|' -f3 <<<"$JOBS" | sort |
     uniq -c | tr -s ' \n' ' ')"
 ((n_sbatch > 0)) || die "no workflow job went through Slurm"
+GPU_CHECK='{ rule = $4; sub(/^rule_/, "", rule); sub(/_wildcards_.*/, "", rule)
+    train = (rule ~ /_train/); gpu = ($5 ~ /gres\/gpu=/); n_train += train; n_gpu += gpu
+    if (gpu != (train && want > 0)) print "  job " $1 " rule " rule " TRES " $5 > "/dev/stderr" }
+    END { print n_train + 0, n_gpu + 0 }'
+read -r n_train n_gpu < <(awk -F'|' -v want="$GPUS_PER_JOB" "$GPU_CHECK" <<<"$JOBS" 2>"$STATE/gpu_check.txt")
+bad=$(cat "$STATE/gpu_check.txt")
+log "jobs of training rules: $n_train; jobs that held a GPU: $n_gpu"
+[[ -z $bad ]] || die "GPU requests do not match the training rules (GPUs per job $GPUS_PER_JOB):
+$bad"
 echo "SLURM_JOBS $n_sbatch"
+echo "SLURM_GPU_JOBS $n_gpu"
 
 REFERENCE=$COMPARE_WITH
 if ((LOCAL)); then
