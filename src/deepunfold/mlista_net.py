@@ -39,6 +39,7 @@ from torch import nn
 
 from .multilayer import Layer, layered_thresholding, ml_ista_step
 from .solvers import power_iteration
+from .training import check_finite
 
 __all__ = [
     "MLISTANet",
@@ -301,6 +302,7 @@ def train_classifier(
         for i in range(0, len(order), batch_size):
             b = order[i : i + batch_size]
             loss = F.cross_entropy(model(x_tr[b]), y_tr[b])
+            check_finite(loss, f"training loss of {type(model).__name__}", epoch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -71,6 +71,7 @@ rule multilayer_pursuits:
             "multilayer.py",
             "coherence.py",
             "prox.py",
+            "solvers.py",
             "figures/multilayer.py",
             "plotting.py",
         ),
@@ -107,6 +108,7 @@ rule multilayer_forward_support:
             "multilayer.py",
             "coherence.py",
             "prox.py",
+            "solvers.py",
             "figures/multilayer.py",
             "plotting.py",
         ),
@@ -139,7 +141,9 @@ rule multilayer_forward_support:
 
 rule multilayer_train:
     input:
-        code=library("mlista_net.py", "multilayer.py", "prox.py"),
+        code=library(
+            "mlista_net.py", "multilayer.py", "prox.py", "solvers.py", "training.py"
+        ),
         data=multilayer_data,
     output:
         summary="results/multilayer/mlista_net/k{k}/summary.tsv",

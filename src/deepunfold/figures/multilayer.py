@@ -60,17 +60,17 @@ def plot_pursuit_errors(errors: pd.DataFrame, one_shot: pd.DataFrame):
 
     Args:
         errors: long table ``method``, ``iteration``, ``rel_error_1``, ``rel_error_2``,
-            ``objective`` (means over signals) for the iterative pursuits.
+            ``objective`` and ``objective_gap`` (relative to the minimum of (P); means over
+            signals) for the iterative pursuits.
         one_shot: the same columns (no ``iteration``) for layered thresholding.
     """
     fig, axes = new_figure(1, 3, width=4.2, height=3.6)
-    f_min = errors["objective"].min()
     for method, rows in errors.groupby("method", sort=False):
         it = rows["iteration"]
         style = METHOD_STYLE[method]
         axes[0].plot(it, rows["rel_error_1"], label=method, **style)
         axes[1].plot(it, rows["rel_error_2"], label=method, **style)
-        gap = (rows["objective"] - f_min) / abs(f_min)
+        gap = rows["objective_gap"]
         axes[2].plot(it[gap > 0], gap[gap > 0], label=method, **style)
     for layer, ax in zip((1, 2), axes[:2], strict=True):
         for _, r in one_shot.iterrows():
@@ -81,10 +81,10 @@ def plot_pursuit_errors(errors: pd.DataFrame, one_shot: pd.DataFrame):
         ax.set_ylabel(f"mean $\\|\\hat\\gamma_{layer} - \\gamma_{layer}\\| / "
                       f"\\|\\gamma_{layer}\\|$")  # fmt: skip
         ax.set_title(f"layer {layer}: $\\gamma_{layer}$")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower left")
     axes[2].set_yscale("log")
     axes[2].set_xlabel("iteration")
-    axes[2].set_ylabel("$(F - F_{min}) / |F_{min}|$ of problem (P)")
+    axes[2].set_ylabel("$(F - F^*) / |F^*|$ of problem (P)")
     axes[2].set_title("objective of the multi-layer BP (P)")
     axes[2].legend(fontsize=7)
     fig.suptitle("Multi-layer pursuits on $y = D_1 D_2 \\gamma_2 + w$ (means over signals; "
