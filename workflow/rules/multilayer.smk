@@ -1,36 +1,7 @@
 # Task 6: multi-layer sparse models (mutual coherence, ML-ISTA / ML-FISTA, the ML-ISTA net).
 
 
-wildcard_constraints:
-    k=r"\d+",
-
-
 ML_CATEGORY = "Task 6: multi-layer sparse models"
-
-
-def multilayer_network_params():
-    """The network settings every training job shares: all but the list of unfoldings, so
-    that adding a k to that list runs only the new job."""
-    return {
-        key: value
-        for key, value in config["multilayer"]["network"].items()
-        if key != "unfoldings"
-    }
-
-
-def multilayer_data(wildcards):
-    """MNIST's files when the network trains on MNIST (scikit-learn's digits ship with it)."""
-    if config["multilayer"]["network"]["dataset"] == "mnist":
-        return torchvision_files("MNIST")
-    return []
-
-
-def multilayer_trained(name):
-    return expand(
-        "results/multilayer/mlista_net/k{k}/{name}.tsv",
-        k=config["multilayer"]["network"]["unfoldings"],
-        name=name,
-    )
 
 
 rule multilayer_coherence:
@@ -152,6 +123,8 @@ rule multilayer_train:
         "logs/multilayer/train_k{k}.log",
     benchmark:
         "results/benchmarks/multilayer_train_k{k}.tsv"
+    wildcard_constraints:
+        k=r"\d+",
     conda:
         "../envs/deepunfold.yaml"
     threads: 1
