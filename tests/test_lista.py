@@ -26,10 +26,12 @@ from deepunfold.solvers import fista, ista
 from deepunfold.sparse_data import (
     gaussian_dictionary,
     load_problem,
+    load_sweep,
     make_problem,
     make_sparsity_sweep,
     nmse_db,
     save_problem,
+    save_sweep,
 )
 from deepunfold.training import save_checkpoint
 
@@ -260,9 +262,13 @@ def test_solver_curve_scores_every_iterate(small_problem):
     assert iterations_to_reach(curve, -1000.0) is None
 
 
-def test_ista_study_fista_converges_faster():
+def test_ista_study_fista_converges_faster(tmp_path):
     sweep = make_sparsity_sweep(m=40, n=40, levels=[0.6, 0.9], n_signals=15, noise_std=0.05,
                                 seed=1)  # fmt: skip
+    save_sweep(sweep, tmp_path / "sweep.npz")
+    back = load_sweep(tmp_path / "sweep.npz")
+    assert all(torch.equal(sweep[k], back[k]) for k in sweep)
+    assert (sweep["z"][0] == 0).double().mean().item() == pytest.approx(0.6, abs=0.1)
     # nested supports: the sparser level keeps a subset of the denser one's non-zeros
     assert torch.all((sweep["z"][1] != 0) <= (sweep["z"][0] != 0))
     summary, curves = ista_sparsity_study(sweep, lam=0.1, max_iter=800, conv_tol=1e-4)
