@@ -22,10 +22,15 @@ Dictionaries of the experiment (all column-normalised, :math:`n` the signal dime
   (:math:`n` a power of two); coherence exactly :math:`1/\sqrt n`, the smallest a union of two
   orthobases can have.
 
-Basis pursuit is solved here as the Lasso :math:`\min_x \tfrac12\|y - Dx\|^2 + \lambda\|x\|_1`
-with a small :math:`\lambda` by :func:`deepunfold.solvers.fista` run to convergence; for
-noiseless data and a support satisfying the bound its solution has exactly the true support
-for every :math:`\lambda` below the smallest non-zero magnitude (Fuchs 2004).
+Basis pursuit (:math:`\min \|x\|_1` s.t. :math:`Dx = y`) is solved here as the Lasso
+:math:`\min_x \tfrac12\|y - Dx\|^2 + \lambda\|x\|_1` with a small :math:`\lambda` by
+:func:`deepunfold.solvers.fista` run to convergence. As :math:`\lambda \to 0` the Lasso
+solution tends to the BP solution; for :math:`\lambda > 0` it may carry extra entries of size
+:math:`O(\lambda)` where BP is exact but the Lasso's irrepresentable condition fails, so the
+support is read with a relative threshold well above :math:`\lambda` and well below the
+smallest true magnitude. Below the coherence bound the Lasso has exactly the true support for
+every :math:`\lambda` below the smallest magnitude (Fuchs 2004), so no threshold is needed
+there.
 """
 
 from __future__ import annotations
