@@ -157,7 +157,7 @@ def main():
           f"per sequence; {args.epochs} epochs max; one thread")  # fmt: skip
     header = (f"{'mode':6} {'prox':4} {'ep':>3} {'S learned':>9} {'S PCP':>7} {'dS':>6} "
               f"{'L learned':>9} {'L PCP':>7} {'PCP it':>6} {'ms learned':>10} {'ms PCP':>8} "
-              f"{'speed-up':>8}  targets (dS <= 3 dB, speed-up >= 20x)")  # fmt: skip
+              f"{'speed-up':>8} {'train s':>7}  targets (dS <= 3 dB, speed-up >= 20x)")  # fmt: skip
     print(header)
     for mode in args.modes:
         for prox in args.proxes:
@@ -169,7 +169,8 @@ def main():
             print(f"{mode:6} {prox:4} {r['epochs']:3d} {r['nmse_s_learned']:9.2f} "
                   f"{r['nmse_s_pcp']:7.2f} {ds:6.2f} {r['nmse_l_learned']:9.2f} "
                   f"{r['nmse_l_pcp']:7.2f} {r['pcp_iterations']:6.1f} {r['ms_learned']:10.2f} "
-                  f"{r['ms_pcp']:8.2f} {ratio:7.1f}x  {verdict}", flush=True)  # fmt: skip
+                  f"{r['ms_pcp']:8.2f} {ratio:7.1f}x {r['train_s']:7.0f}  {verdict}",
+                  flush=True)  # fmt: skip
     print("\nThreshold parameterisation (frame, l1): zero fraction of S at init, val loss/epoch")
     for name, (zero, losses) in threshold_parameterisations(splits, args).items():
         print(f"  {name:26} S zero at init {zero:5.3f}; val " +

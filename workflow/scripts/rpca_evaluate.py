@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import torch
 
 from deepunfold.io import atomic_path, write_table
 from deepunfold.jobs import setup_job
@@ -58,11 +57,9 @@ table = pd.DataFrame(
     }
 )
 write_table(table, snakemake.output.thresholds)
-with torch.no_grad():
-    stats["target_zero_fraction"] = np.float64((sparse == 0).double().mean())
+stats["target_zero_fraction"] = np.float64((sparse == 0).double().mean())
+n = p.n_examples
+examples |= {"x": to_numpy(x[:n]), "low": to_numpy(low[:n]), "sparse": to_numpy(sparse[:n])}
 for path, arrays in ((snakemake.output.layers, stats), (snakemake.output.examples, examples)):
-    if path == snakemake.output.examples:
-        n = p.n_examples
-        arrays |= {"x": to_numpy(x[:n]), "low": to_numpy(low[:n]), "sparse": to_numpy(sparse[:n])}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
