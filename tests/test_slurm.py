@@ -206,6 +206,11 @@ def _local_rules() -> set[str]:
     return names
 
 
+def test_downloads_and_manifest_stay_on_the_submitting_host():
+    """Compute nodes often have no network: the download rules must be local rules."""
+    assert {"download_mnist", "download_cifar10", "figures_manifest"} <= _local_rules()
+
+
 @pytest.mark.pipeline
 def test_demo_on_a_real_slurm_cluster(request, tmp_path):
     """The demo DAG through sbatch on a one-node Slurm equals the suite's local demo run."""
