@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.collections import PolyCollection
+from matplotlib.ticker import MaxNLocator
 
 from ..plotting import new_figure, plt
 
@@ -80,6 +81,7 @@ def plot_singular_values(sv_learned: np.ndarray, sv_untrained: np.ndarray, mode:
         ax.set_ylabel("singular value index")
         ax.set_zlabel(r"mean $\sigma_i(L^k)$")
         ax.set_xticks(np.arange(1, n_layers + 1))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{METHODS[name]}", fontsize=10)
         ax.set_zlim(0, float(sv.max()) * 1.05)
         ax.view_init(elev=22, azim=-58)
