@@ -48,7 +48,7 @@ def plot_recovery(recovery: pd.DataFrame, dictionaries: pd.DataFrame):
             f"{int(d['n'])}x{int(d['m'])}\n$\\mu(D)$ = {d['coherence']:.4f}",
             fontsize=10,
         )
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="lower left")
     n_trials = int(recovery["n_trials"].iloc[0])
     fig.suptitle(f"Support recovery of BP (FISTA) and OMP vs sparsity ({n_trials} trials per "
                  "point, noiseless); shaded: guaranteed by the coherence bound")  # fmt: skip
