@@ -56,23 +56,25 @@ def plot_recovery(recovery: pd.DataFrame, dictionaries: pd.DataFrame):
 
 
 def plot_pursuit_errors(errors: pd.DataFrame, one_shot: pd.DataFrame):
-    """Relative error of gamma_1 and gamma_2, and the objective of (P), against iterations.
+    """Relative error of every layer's code, and the objective of (P), against iterations.
 
     Args:
-        errors: long table ``method``, ``iteration``, ``rel_error_1``, ``rel_error_2``,
+        errors: long table ``method``, ``iteration``, ``rel_error_<i>`` for each layer i,
             ``objective`` and ``objective_gap`` (relative to the minimum of (P); means over
             signals) for the iterative pursuits.
         one_shot: the same columns (no ``iteration``) for layered thresholding.
     """
-    fig, axes = new_figure(1, 3, width=4.2, height=3.6)
+    layers = sorted(int(c.rsplit("_", 1)[1]) for c in errors if c.startswith("rel_error_"))
+    fig, axes = new_figure(1, len(layers) + 1, width=4.2, height=3.6)
+    gap_ax = axes[-1]
     for method, rows in errors.groupby("method", sort=False):
         it = rows["iteration"]
         style = METHOD_STYLE[method]
-        axes[0].plot(it, rows["rel_error_1"], label=method, **style)
-        axes[1].plot(it, rows["rel_error_2"], label=method, **style)
+        for layer, ax in zip(layers, axes, strict=False):
+            ax.plot(it, rows[f"rel_error_{layer}"], label=method, **style)
         gap = rows["objective_gap"]
-        axes[2].plot(it[gap > 0], gap[gap > 0], label=method, **style)
-    for layer, ax in zip((1, 2), axes[:2], strict=True):
+        gap_ax.plot(it[gap > 0], gap[gap > 0], label=method, **style)
+    for layer, ax in zip(layers, axes, strict=False):
         for _, r in one_shot.iterrows():
             ax.axhline(r[f"rel_error_{layer}"], label=r["method"],
                        **METHOD_STYLE["layered thresholding"])  # fmt: skip
@@ -81,14 +83,15 @@ def plot_pursuit_errors(errors: pd.DataFrame, one_shot: pd.DataFrame):
         ax.set_ylabel(f"mean $\\|\\hat\\gamma_{layer} - \\gamma_{layer}\\| / "
                       f"\\|\\gamma_{layer}\\|$")  # fmt: skip
         ax.set_title(f"layer {layer}: $\\gamma_{layer}$")
-        ax.legend(fontsize=7, loc="lower left")
-    axes[2].set_yscale("log")
-    axes[2].set_xlabel("iteration")
-    axes[2].set_ylabel("$(F - F^*) / |F^*|$ of problem (P)")
-    axes[2].set_title("objective of the multi-layer BP (P)")
-    axes[2].legend(fontsize=7)
-    fig.suptitle("Multi-layer pursuits on $y = D_1 D_2 \\gamma_2 + w$ (means over signals; "
-                 "layered thresholding with oracle cardinalities)")  # fmt: skip
+        ax.legend(fontsize=7, loc="best")
+    gap_ax.set_yscale("log")
+    gap_ax.set_xlabel("iteration")
+    gap_ax.set_ylabel("$(F - F^*) / |F^*|$ of problem (P)")
+    gap_ax.set_title("objective of the multi-layer BP (P)")
+    gap_ax.legend(fontsize=7)
+    model = " ".join(f"D_{i}" for i in layers) + f" \\gamma_{layers[-1]} + w"
+    fig.suptitle(f"Multi-layer pursuits on $y = {model}$ (means over signals; layered "
+                 "thresholding with oracle cardinalities)")  # fmt: skip
     return fig
 
 
