@@ -47,7 +47,10 @@ def plot_ista_losses(curves: dict, levels, lam: float, n_signals: int):
                 ax.set_title(f"{SOLVER_LABELS[solver]}")
             if row == 2:
                 ax.set_xlabel("iteration")
-    axes[0, 1].legend(title="sparsity (fraction of zeros)", fontsize=7, title_fontsize=7)
+    # the reconstruction panels are empty in their upper right corner: room for the legend
+    axes[1, 1].legend(
+        title="sparsity (fraction of zeros)", fontsize=7, title_fontsize=7, loc="upper right"
+    )
     fig.suptitle(
         f"Loss terms per iteration (mean over {n_signals} signals per sparsity level), "
         f"$\\lambda$ = {lam:g}"
