@@ -1,0 +1,59 @@
+"""Train the demo backbone (a tiny open_clip CLIP) on the training part of the digits."""
+
+import json
+from functools import partial
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from deepunfold.clip_embed import load_model
+from deepunfold.figures.clip import plot_tinyclip_training
+from deepunfold.io import atomic_path, write_table
+from deepunfold.jobs import setup_job
+from deepunfold.plotting import demo_note, save_figure
+from deepunfold.tinyclip import (
+    TINYCLIP_NAME,
+    DigitImages,
+    load_digits_split,
+    tinyclip_config,
+    train_tinyclip,
+)
+
+p = snakemake.params
+log = setup_job(snakemake.log[0], snakemake.threads, p.seed)
+t = p.tinyclip
+cfg = tinyclip_config(
+    embed_dim=t["embed_dim"],
+    vision_width=t["vision_width"],
+    text_width=t["text_width"],
+    text_layers=t["text_layers"],
+)
+model, preprocess, tokenizer = load_model(TINYCLIP_NAME, None, model_config=cfg)
+images, labels, train_idx, _ = load_digits_split(p.test_fraction, p.seed)
+data = DigitImages(images[train_idx], labels[train_idx], preprocess)
+x = torch.stack([data[i][0] for i in range(len(data))])
+log.info("training %s on %d digits, %d steps", TINYCLIP_NAME, len(train_idx), t["steps"])
+losses = train_tinyclip(
+    model,
+    tokenizer,
+    x,
+    images[train_idx],
+    labels[train_idx],
+    steps=t["steps"],
+    batch_size=t["batch_size"],
+    lr=t["lr"],
+    seed=p.seed,
+    progress=partial(tqdm, desc="tinyclip", mininterval=5),
+)
+log.info("loss: first %.3f, last 20 steps %.3f", losses[0], sum(losses[-20:]) / 20)
+
+out = snakemake.output
+with atomic_path(out.weights) as tmp:
+    torch.save(model.state_dict(), tmp)
+with atomic_path(out.model_config) as tmp:
+    tmp.write_text(json.dumps({"name": TINYCLIP_NAME, "model_cfg": cfg}, indent=2) + "\n")
+write_table(pd.DataFrame({"step": range(1, len(losses) + 1), "loss": losses}), out.losses)
+fig = plot_tinyclip_training(losses, f"{len(train_idx)} training digits, {t['steps']} steps")
+demo_note(fig, f"{p.label} - demo backbone (tiny CLIP trained on digits)")
+save_figure(fig, out.figure, out.figure_pdf)
