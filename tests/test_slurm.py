@@ -5,6 +5,10 @@ tests/slurm/run_slurm_e2e.sh (installs slurm-wlm, munge, slurmdbd and MariaDB wi
 one-node cluster, runs the demo DAG with the Slurm profile and compares it with the suite's local
 demo run). It needs root and apt-get, and runs only when DEEPUNFOLD_SLURM_TEST=1, because it
 installs system packages and writes /etc/slurm/; elsewhere it is skipped, saying why.
+DEEPUNFOLD_SLURM_STAGES (comma-separated config sections, or "all") picks the stages run through
+Slurm; default robust,lista: a training stage (GPU requests) whose outputs are byte-reproducible
+and that fits the 10-minute budget (the whole demo took 12 minutes through Slurm on 2 shared
+cores).
 """
 
 import json
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import DEMO, ROOT, copy_workflow, job_counts, snakemake
 
 sys.path.insert(0, str(ROOT / "tests" / "slurm"))
@@ -164,6 +169,13 @@ def test_compare_runs_reports_each_kind_of_difference(tmp_path):
     assert compare_runs.main([str(a), str(b)]) == 0
     assert compare_runs.main([str(a), str(tmp_path / "d")]) == 1
 
+    # A run of some stages only, against the whole run: its files must equal the same files.
+    part = _tree(tmp_path / "part", {"results/t.tsv": "a\t1\n", "results/figures/all": "{}"})
+    assert compare_runs.compare(a, part, subset=True).ok
+    assert not compare_runs.compare(a, part).ok
+    (part / "results/t.tsv").write_text("a\t2\n")
+    assert not compare_runs.compare(a, part, subset=True).ok
+
 
 def test_compare_runs_names_differing_columns_and_reads_checkpoints(tmp_path):
     import torch
@@ -218,11 +230,17 @@ def test_demo_on_a_real_slurm_cluster(request, tmp_path):
         pytest.skip("set DEEPUNFOLD_SLURM_TEST=1 to install and start a local Slurm (root, apt)")
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.skip("the Slurm end-to-end test needs root and apt-get (Debian)")
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    stages = [k for k, v in config.items() if isinstance(v, dict) and "enabled" in v]
+    wanted = os.environ.get("DEEPUNFOLD_SLURM_STAGES", "robust,lista")
+    keep = stages if wanted == "all" else wanted.split(",")
+    assert set(keep) <= set(stages), f"DEEPUNFOLD_SLURM_STAGES: unknown stage in {wanted}"
+    disable = [arg for s in stages if s not in keep for arg in ("--disable", s)]
     local_wd, _ = request.getfixturevalue("demo_run")  # only now: it runs the whole demo
     state = tmp_path / "slurm-e2e"
     env = dict(os.environ, PYTHON=sys.executable, SLURM_E2E_STATE=str(state))
     proc = subprocess.run(
-        ["bash", str(SCRIPT), "--compare-with", str(local_wd), "results/figures/all"],
+        ["bash", str(SCRIPT), "--compare-with", str(local_wd), *disable, "results/figures/all"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,7 +9,9 @@ versions are reported if they differ. For a table that differs, the columns that
 named (a column of wall-clock times, say). A PyTorch checkpoint (.pt)
 whose bytes differ but whose tensors and metadata are equal counts as equal, with a note.
 Prints one line per difference grouped by kind (tables, figures, manifest, other) and exits 1
-if anything differs or a file exists in only one run.
+if anything differs or a file exists in only one run. With ``--subset`` the second run may have
+built only part of the first (some stages disabled): files only in the first run and the
+manifest (whose config then differs) are left out.
 """
 
 from __future__ import annotations
@@ -150,12 +152,17 @@ def compare(
     dir_a: Path,
     dir_b: Path,
     names: tuple[str, str] = ("a", "b"),
+    subset: bool = False,
 ) -> Comparison:
     """Compare the results/ trees of two workdirs (see the module docstring)."""
     fa, fb = result_files(dir_a), result_files(dir_b)
     if not fa and not fb:
         raise SystemExit(f"no files under {dir_a}/results or {dir_b}/results: nothing to compare")
     cmp = Comparison()
+    if subset:
+        fa = {rel: path for rel, path in fa.items() if rel in fb and rel != MANIFEST}
+        fb.pop(MANIFEST, None)
+        cmp.notes.append(f"subset: {len(fb)} files of the {names[1]} run compared")
     cmp.only_in[names[0]] = sorted(set(fa) - set(fb))
     cmp.only_in[names[1]] = sorted(set(fb) - set(fa))
     for rel in sorted(set(fa) & set(fb)):
@@ -182,8 +189,11 @@ def main(argv=None) -> int:
     parser.add_argument("first", type=Path, help="workdir of the first run (e.g. local)")
     parser.add_argument("second", type=Path, help="workdir of the second run (e.g. slurm)")
     parser.add_argument("--names", nargs=2, default=("local", "slurm"), metavar=("A", "B"))
+    parser.add_argument(
+        "--subset", action="store_true", help="the second run built part of the first's outputs"
+    )
     args = parser.parse_args(argv)
-    cmp = compare(args.first, args.second, tuple(args.names))
+    cmp = compare(args.first, args.second, tuple(args.names), args.subset)
     print(cmp.report(tuple(args.names)))
     return 0 if cmp.ok else 1
 

@@ -34,8 +34,9 @@
 #   --stop               stop a cluster left running by --keep-cluster and exit
 #   --no-local           skip the local run and the comparison
 #   --compare-with DIR   skip the local run; compare with the finished local run in workdir DIR
-#                        (same code, config and targets; tests/test_slurm.py passes the demo run
-#                        the test suite has already made)
+#                        (same code and config; tests/test_slurm.py passes the suite's demo
+#                        run). With --disable, the Slurm run's files are compared with the same
+#                        files of DIR (compare_runs.py --subset)
 #
 # Environment: PYTHON (interpreter with snakemake and snakemake-executor-plugin-slurm;
 # default: the active virtualenv, else ./.venv, else python3), SLURM_E2E_STATE (state and
@@ -428,9 +429,11 @@ if ((LOCAL)); then
     timing local_run "$T"
     REFERENCE=$WORK/local
 fi
+SUBSET=()
+[[ -n $COMPARE_WITH ]] && ((${#DISABLED[@]})) && SUBSET=(--subset)
 if [[ -n $REFERENCE ]]; then
     if "$PYTHON" "$REPO/tests/slurm/compare_runs.py" "$REFERENCE" "$WORK/slurm" \
-        --names local slurm | tee "$STATE/compare.txt"; then
+        --names local slurm "${SUBSET[@]}" | tee "$STATE/compare.txt"; then
         log "outputs of the Slurm run and the local run ($REFERENCE) match"
     else
         die "outputs differ (see above and $STATE/compare.txt)"
