@@ -62,3 +62,12 @@ def test_setting_missing_a_key_is_rejected():
     del cfg["lista"]["settings"]["seed"]["depth"]
     with pytest.raises(ConfigError, match="'depth' is a required property"):
         validate_config(cfg, SCHEMA)
+
+
+def test_fast_schedule_override_is_valid():
+    fast = yaml.safe_load((ROOT / "config/lista_fast.yaml").read_text())
+    cfg = copy.deepcopy(FULL)
+    cfg["lista"]["training"].update(fast["lista"]["training"])
+    cfg = validate_config(cfg, SCHEMA)
+    assert cfg["lista"]["training"]["lr"] == 5e-3 and cfg["lista"]["training"]["max_steps"] == 300
+    assert set(fast) == {"lista"} and set(fast["lista"]) == {"training"}
