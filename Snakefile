@@ -22,6 +22,7 @@ include: "workflow/rules/robust.smk"
 include: "workflow/rules/lista.smk"
 include: "workflow/rules/rpca.smk"
 include: "workflow/rules/multilayer.smk"
+include: "workflow/rules/clip.smk"
 include: "workflow/rules/manifest.smk"
 
 

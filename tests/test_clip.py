@@ -116,7 +116,8 @@ def test_vocabulary_from_captions_with_a_trained_nltk_tagger(tmp_path):
             {
                 "sentences": [
                     {"raw": "A dog runs on the grass."},
-                    {"raw": "Two men play in a park, 3 dogs!"},
+                    {"raw": "Two men play in a park!!! 3"},
+                    {"raw": "The dogs are happy."},
                 ]
             },
             {"sentences": [{"raw": "A man rides a horse; the dog..."}]},

@@ -169,6 +169,20 @@ def multilayer_trained(name):
     )
 
 
+def clip_figures():
+    c = config["clip"]
+    figures = ["accuracy", "accuracy_vs_nnz"]
+    figures += [f"image_{i}" for i in c["panels"]["images"]]
+    if c["backbone"] == "tinyclip":
+        figures.append("tinyclip_training")
+    return expand(
+        "results/figures/clip/{name}.{ext}", name=figures, ext=FIGURE_EXTS
+    ) + [
+        f"results/clip/{t}.tsv"
+        for t in ("table1_sparsity_accuracy", "table2_memory", "table3_top_concepts")
+    ]
+
+
 # The one list of (config section, figure-list function) pairs. A stage adds its figures
 # here; `results/figures/all` lists those of every enabled section.
 FIGURE_SETS = [
@@ -176,6 +190,7 @@ FIGURE_SETS = [
     ("lista", lista_figures),
     ("rpca", rpca_figures),
     ("multilayer", multilayer_figures),
+    ("clip", clip_figures),
 ]
 
 
