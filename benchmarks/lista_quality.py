@@ -192,7 +192,9 @@ def main(argv=None) -> None:
     ap.add_argument("--noiseless-setting", default="noiseless")
     ap.add_argument("--depth", type=int, default=16)
     ap.add_argument("--fista-iters", type=int, default=3000)
-    ap.add_argument("--lams", type=float, nargs="+", default=[0.1, 0.03, 0.01, 0.003, 0.001])
+    ap.add_argument(
+        "--lams", type=float, nargs="+", default=[0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4]
+    )
     ap.add_argument("--rerun-demo", action="store_true")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
