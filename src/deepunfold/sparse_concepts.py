@@ -161,26 +161,32 @@ def _pad_supports(mask: torch.Tensor):
     return torch.where(valid, order, torch.zeros_like(order)), valid
 
 
-def _solve_on_support(G, c, idx, valid, signs, mu):
+def _solve_on_support(Gs, cS, valid, signs, mu):
     r"""Batched exact solve of :math:`G_{SS} v_S = c_S - \mu s_S` (Cholesky, padded).
 
-    Padded rows/columns are the identity with a zero right-hand side, so they solve to 0.
-    A tiny ridge rescues the rare singular :math:`G_{SS}` (support larger than the rank).
-    Returns ``(v_S, G_SS)``.
+    ``Gs`` is the gathered ``(b, p, p)`` Gram block and ``cS`` the ``(b, p)`` correlations of
+    the padded supports; entries outside ``valid`` get an identity row/column and a zero
+    right-hand side, so they solve to 0. A tiny ridge rescues the rare singular
+    :math:`G_{SS}` (a support larger than the rank).
     """
-    b, p = idx.shape
-    Gs = G[idx.unsqueeze(-1), idx.unsqueeze(-2)]
     vv = valid.unsqueeze(-1) & valid.unsqueeze(-2)
-    eye = torch.eye(p, dtype=G.dtype, device=G.device).expand(b, p, p)
-    Gs = torch.where(vv, Gs, eye)
-    rhs = torch.where(valid, c.gather(1, idx) - mu * signs, torch.zeros((), dtype=G.dtype))
-    L, info = torch.linalg.cholesky_ex(Gs)
+    M = torch.where(vv, Gs, torch.zeros((), dtype=Gs.dtype))
+    M = M + torch.diag_embed((~valid).to(Gs.dtype))
+    rhs = torch.where(valid, cS - mu * signs, torch.zeros((), dtype=Gs.dtype))
+    L, info = torch.linalg.cholesky_ex(M)
     bad = info != 0
-    if bool(bad.any()):
-        ridge = 1e-10 * Gs[bad].diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1.0)
-        L[bad] = torch.linalg.cholesky(Gs[bad] + ridge[:, None, None] * eye[: int(bad.sum())])
+    # a ridge a little above rounding, grown until the factorisation succeeds
+    scale = max(1e-10, 100 * torch.finfo(M.dtype).eps * M.shape[-1])
+    eye = torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
+    while bool(bad.any()):
+        Mb = M[bad]
+        ridge = scale * Mb.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1.0)
+        Lb, info_b = torch.linalg.cholesky_ex(Mb + ridge[:, None, None] * eye)
+        L[bad] = Lb
+        bad[bad.clone()] = info_b != 0
+        scale *= 100
     v = torch.cholesky_solve(rhs.unsqueeze(-1), L).squeeze(-1)
-    return torch.where(valid, v, torch.zeros_like(v)), Gs
+    return torch.where(valid, v, torch.zeros_like(v))
 
 
 def _sparse_gram_product(w: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
@@ -194,7 +200,7 @@ def _kkt_from_correlation(g, w, lam, nonneg):
     return torch.where(on, (g - lam * torch.sign(w)).abs(), v_off).amax(-1)
 
 
-def _feature_sign_round(G, c, zz, w, g, lam, nonneg, n_cross=8, max_resolve=2):
+def _feature_sign_round(G, c, zz, w, g, lam, nonneg, n_cross=8, max_resolve=2, fast=False):
     r"""One batched feature-sign step (Lee et al., 2007) with many atoms entering at once.
 
     With :math:`g = 2(c - Gw)` (:math:`c = A^\top z`, :math:`G = A^\top A`): the support
@@ -206,7 +212,8 @@ def _feature_sign_round(G, c, zz, w, g, lam, nonneg, n_cross=8, max_resolve=2):
     enters, whose sign is then right (Schur complement), so the direction :math:`v - w`
     descends. The objective is evaluated exactly at :math:`v` and at the first ``n_cross``
     zero crossings on the segment :math:`[w, v]`; the best point is kept if it is better than
-    ``w``. Returns the new codes.
+    ``w``. ``fast=True`` solves in float32 (early rounds, far from the minimiser);
+    the objective is always evaluated in the dtype of ``w``. Returns the new codes.
     """
     mu = lam / 2.0
     viol = (g if nonneg else g.abs()) - lam
@@ -219,8 +226,12 @@ def _feature_sign_round(G, c, zz, w, g, lam, nonneg, n_cross=8, max_resolve=2):
     sS = torch.ones_like(wS) if nonneg else torch.where(entering, torch.sign(gS), torch.sign(wS))
     sS = torch.where(valid, sS, torch.zeros_like(sS))
     use = valid.clone()
+    # the Gram block is gathered once per round; the solves below only change the mask
+    Gs = G[idx.unsqueeze(-1), idx.unsqueeze(-2)]
+    cS = c.gather(1, idx)
+    Gx, cx = (Gs, cS) if not fast else (Gs.to(torch.float32), cS.to(torch.float32))
     for attempt in range(max_resolve + 2):
-        vS, Gs = _solve_on_support(G, c, idx, use, sS, mu)
+        vS = _solve_on_support(Gx, cx, use, sS.to(Gx.dtype), mu).to(w.dtype)
         wrong = entering & use & (torch.sign(vS) != sS)
         if not bool(wrong.any()) or attempt == max_resolve + 1:
             break
@@ -245,7 +256,7 @@ def _feature_sign_round(G, c, zz, w, g, lam, nonneg, n_cross=8, max_resolve=2):
     pts = torch.where(snap | ~valid.unsqueeze(1), torch.zeros_like(pts), pts)
     if nonneg:
         pts = pts.clamp_min(0.0)
-    cS = c.gather(1, idx)
+    Gs = torch.where(valid.unsqueeze(-1) & valid.unsqueeze(-2), Gs, torch.zeros((), dtype=Gs.dtype))
 
     def seed_objective(v):  # ||z - A_S v||^2 + lam ||v||_1 through the Gram matrix
         quad = (v.unsqueeze(-2) @ Gs @ v.unsqueeze(-1)).squeeze(-1).squeeze(-1)
@@ -274,6 +285,8 @@ def lasso_active_set(
     burst_iter: int = 20,
     max_rounds: int = 100,
     chunk_size: int = 500,
+    fast_until: float = 1e-2,
+    sub_batch: int = 64,
     progress=None,
 ) -> tuple[torch.Tensor, dict]:
     r"""Fast exact Lasso codes for many signals over ~1,000 atoms (seed scale :math:`F_\lambda`).
@@ -302,6 +315,9 @@ def lasso_active_set(
         warm_iter, burst_iter: FISTA iterations before the first round / on a stall.
         max_rounds: feature-sign rounds per chunk.
         chunk_size: signals solved together (memory about ``chunk * support^2`` doubles).
+        fast_until: rounds solve in float32 while the median KKT violation of the batch is
+            above ``fast_until * lam``, then in float64.
+        sub_batch: signals per feature-sign call, grouped by support size (less padding).
         progress: optional callable ``progress(n_done)`` called after each chunk.
 
     Returns:
@@ -314,7 +330,7 @@ def lasso_active_set(
     step = 1.0 / lipschitz_constant(A)
     mu = lam / 2.0
     out = torch.zeros(z.shape[0], A.shape[1], dtype=torch.float64)
-    info = {"rounds": 0, "fista_iter": 0, "stalls": 0, "unconverged": 0}
+    info = {"rounds": 0, "float32_rounds": 0, "fista_iter": 0, "stalls": 0, "unconverged": 0}
     for start in range(0, z.shape[0], chunk_size):
         zc = z[start : start + chunk_size]
         res = fista(
@@ -334,13 +350,24 @@ def lasso_active_set(
         todo = torch.arange(zc.shape[0])
         for _ in range(max_rounds):
             g = 2.0 * (c[todo] - _sparse_gram_product(w[todo], G))
-            done = _kkt_from_correlation(g, w[todo], lam, nonneg) <= tol * lam
-            todo, g = todo[~done], g[~done]
+            viol = _kkt_from_correlation(g, w[todo], lam, nonneg)
+            done = viol <= tol * lam
+            todo, g, viol = todo[~done], g[~done], viol[~done]
             if todo.numel() == 0:
                 break
             info["rounds"] += 1
             w_old = w[todo]
-            w[todo] = _feature_sign_round(G, c[todo], zz[todo], w_old, g, lam, nonneg)
+            # far from the minimiser single precision finds the support as well, at half the cost
+            fast = float(viol.median()) > fast_until * lam
+            info["float32_rounds"] += int(fast)
+            # group signals of similar support size: padding to the largest costs p^3 each
+            size = (w_old != 0).sum(-1) + ((g if nonneg else g.abs()) > lam).sum(-1)
+            order = torch.argsort(size)
+            for part in order.split(sub_batch):
+                ids = todo[part]
+                w[ids] = _feature_sign_round(
+                    G, c[ids], zz[ids], w_old[part], g[part], lam, nonneg, fast=fast
+                )
             stuck = (w[todo] == w_old).all(-1)
             if bool(stuck.any()):
                 ids = todo[stuck]

@@ -162,7 +162,7 @@ rule clip_train_tinyclip:
         "results/benchmarks/clip_train_tinyclip.tsv"
     conda:
         "../envs/deepunfold.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
