@@ -43,5 +43,6 @@ fig.suptitle(
     f"Concept decomposition of one image ({meta['model']}, λ={meta['lambda']:g})", fontsize=10
 )
 demo_note(fig, p.note)
+log.info("figure note: %s", p.note)
 save_figure(fig, snakemake.output.figure, snakemake.output.figure_pdf)
 log.info("panel of image %d: %d active concepts", i, int((w != 0).sum()))

@@ -85,4 +85,5 @@ for plot, png, pdf in [
 ]:
     fig = plot(table1, float(dense["accuracy"]), float(dense["chance"]), what)
     demo_note(fig, p.note)
+    log.info("figure note: %s", p.note)
     save_figure(fig, snakemake.output[png], snakemake.output[pdf])

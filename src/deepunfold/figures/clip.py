@@ -30,11 +30,15 @@ def plot_accuracy_vs_nnz(table1: pd.DataFrame, dense_acc: float, chance: float, 
     nnz = table1["mean_nnz"].to_numpy(float)
     acc = 100 * table1["accuracy"].to_numpy(float)
     ax.plot(nnz, acc, "o-", color="tab:blue", label="sparse codes")
-    for x, y, lam in zip(nnz, acc, table1["lambda"], strict=True):
-        ax.annotate(f"λ={lam:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    # labels alternate below the curve at growing depth so that crowded points stay legible
+    for k, (x, y, lam) in enumerate(zip(nnz, acc, table1["lambda"], strict=True)):
+        ax.annotate(f"λ={lam:g}", (x, y), textcoords="offset points", fontsize=7,
+                    xytext=(0, (-12 - 9 * (k % 4)) if y > 25 else 12), ha="center", rotation=0,
+                    arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5})  # fmt: skip
     ax.axhline(100 * dense_acc, color="k", lw=1.5, label=f"dense: {100 * dense_acc:.2f} %")
     ax.axhline(100 * chance, color="0.5", ls=":", lw=1.2, label=f"chance: {100 * chance:.1f} %")
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=-0.2)
     ax.set_xlabel("mean non-zero concept weights per image (symlog scale)")
     ax.set_ylabel("zero-shot accuracy (%)")
     ax.set_ylim(0, 105)
