@@ -270,7 +270,9 @@ def _feature_sign_round(G, c, zz, w, g, lam, nonneg, n_cross=8, max_resolve=2, f
     # scatter into one spare column that absorbs the padding, then drop it
     spare = torch.where(valid, idx, torch.full_like(idx, w.shape[1]))
     new_w = w.new_zeros(w.shape[0], w.shape[1] + 1).scatter(1, spare, new_S)[:, :-1]
-    keep = (F_best < F_now).unsqueeze(-1)
+    # near the minimiser the objective changes below its rounding: accept ties within it
+    slack = 64 * torch.finfo(F_now.dtype).eps * F_now.abs()
+    keep = (F_best <= F_now + slack).unsqueeze(-1)
     return torch.where(keep, new_w, w)
 
 
