@@ -28,6 +28,7 @@ import compare_runs  # noqa: E402
 
 SCRIPT = ROOT / "tests" / "slurm" / "run_slurm_e2e.sh"
 PROFILE = ("--workflow-profile", "workflow/profiles/slurm")
+ROBUST_TABLE = "results/robust/estimates.tsv"
 FAKE_TRAINING = """
 rule fake_train:
     output:
@@ -49,13 +50,15 @@ SLURM_ENV = (
 )
 
 
-def _profile_dry_run(wd: Path, monkeypatch, env: dict, target="results/fake/model.txt") -> str:
-    """Dry run of ``target`` under the Slurm profile with exactly ``env`` set."""
+def _profile_dry_run(wd: Path, monkeypatch, env: dict, *targets: str) -> str:
+    """Dry run of ``targets`` (default: the fake training rule's output) under the Slurm
+    profile with exactly ``env`` set."""
     for name in SLURM_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return snakemake(wd, target, *PROFILE, "--dry-run", *DEMO[2:]).stdout
+    targets = targets or ("results/fake/model.txt",)
+    return snakemake(wd, *targets, *PROFILE, "--dry-run", *DEMO[2:]).stdout
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +82,13 @@ def test_profile_requests_gpus_for_training_rules_and_switches_off(
     wf_with_training_rule, monkeypatch
 ):
     wd = wf_with_training_rule
-    on = _resources(_profile_dry_run(wd, monkeypatch, {}), "fake_train")  # default: 1 GPU
+    out = _profile_dry_run(wd, monkeypatch, {}, "results/fake/model.txt", ROBUST_TABLE)
+    on = _resources(out, "fake_train")  # default: 1 GPU
     assert on["gpu"] == "1"
     assert on["mem_mb"] == "500" and on["runtime"] == "2"  # the rule's own values win
     assert "slurm_account" not in on and "slurm_partition" not in on
+    other = _resources(out, "robust_estimates")  # not a training rule: no GPU
+    assert "gpu" not in other and other["mem_mb"] == "1000"
     env = {
         "DEEPUNFOLD_SLURM_GPUS": "0",
         "DEEPUNFOLD_SLURM_ACCOUNT": "input",  # a Python name: must stay a plain string
@@ -94,13 +100,6 @@ def test_profile_requests_gpus_for_training_rules_and_switches_off(
     env = {"DEEPUNFOLD_SLURM_GPUS": "2", "DEEPUNFOLD_SLURM_GPU_MODEL": "a100"}
     model = _resources(_profile_dry_run(wd, monkeypatch, env), "fake_train")
     assert model["gpu"] == "2" and model["gpu_model"] == "a100"
-
-
-def test_profile_leaves_other_rules_without_gpu(wf_with_training_rule, monkeypatch):
-    out = _profile_dry_run(wf_with_training_rule, monkeypatch, {}, "results/figures/all")
-    res = _resources(out, "robust_estimates")
-    assert "gpu" not in res
-    assert res["mem_mb"] == "1000"  # declared by the rule, not the profile's default
 
 
 def test_profile_finds_every_training_rule_of_the_workflow():
