@@ -5,10 +5,6 @@
 # Real study: CIFAR-10 + open_clip ViT-B-32-quickgelu/openai + Flickr30k nouns. Offline demo:
 # held-out digits + a tiny CLIP trained here (clip_train_tinyclip) + a small word list.
 
-CLIP = config["clip"]
-CLIP_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-TINYCLIP = "deepunfold-tinyclip"
-
 
 wildcard_constraints:
     lam="[0-9]+(\\.[0-9]+)?(e-?[0-9]+)?",
@@ -20,87 +16,6 @@ localrules:
     download_clip_weights,
     download_flickr30k_captions,
     download_nltk_data,
-
-
-def clip_lambda(lam):
-    """A lambda as it appears in file names (shortest round-trip form: 0.05, 1, 5)."""
-    return f"{float(lam):g}"
-
-
-def clip_pretrained_is_file():
-    pretrained = str(CLIP["pretrained"])
-    return "/" in pretrained or pretrained.endswith(CLIP_CHECKPOINT_SUFFIXES)
-
-
-def clip_model_name():
-    return TINYCLIP if CLIP["backbone"] == "tinyclip" else CLIP["model"]
-
-
-def clip_weights(wildcards=None):
-    """The checkpoint (and architecture config, if any) the embedding jobs load."""
-    if CLIP["backbone"] == "tinyclip":
-        return {
-            "weights": "results/clip/tinyclip/weights.pt",
-            "model_config": "results/clip/tinyclip/model_config.json",
-        }
-    files = {}
-    if clip_pretrained_is_file():
-        files["weights"] = CLIP["pretrained"]
-    else:
-        files["weights"] = (
-            f"resources/open_clip/{CLIP['model']}_{CLIP['pretrained']}.pt"
-        )
-    if CLIP["model_config"]:
-        files["model_config"] = CLIP["model_config"]
-    return files
-
-
-def clip_weights_label():
-    if CLIP["backbone"] == "tinyclip":
-        return "demo backbone: tiny CLIP trained on digits in this pipeline"
-    return str(CLIP["pretrained"])
-
-
-def clip_image_files(wildcards=None):
-    return torchvision_files("CIFAR10") if CLIP["dataset"] == "cifar10" else []
-
-
-def clip_vocabulary_inputs(wildcards=None):
-    if CLIP["concepts"]["source"] == "flickr30k":
-        return {
-            "captions": "resources/flickr30k/dataset_flickr30k.json",
-            "tagger": NLTK_TAGGER_FILES,
-            "stopwords": "resources/nltk_data/corpora/stopwords/english",
-        }
-    return {"word_list": CLIP["concepts"]["word_list"]}
-
-
-def clip_code_files(kind):
-    ext = {"codes": "parquet", "summary": "tsv"}[kind]
-    return [
-        f"results/clip/codes/lambda_{clip_lambda(lam)}.{ext}" for lam in CLIP["lambdas"]
-    ]
-
-
-def clip_note():
-    if CLIP["backbone"] == "tinyclip":
-        return f"{config['run_label']} - demo backbone (tiny CLIP trained on digits)"
-    return config["run_label"]
-
-
-NLTK_TAGGER_FILES = [
-    f"resources/nltk_data/taggers/averaged_perceptron_tagger_eng/averaged_perceptron_tagger_eng.{part}.json"
-    for part in ("weights", "tagdict", "classes")
-]
-CLIP_EMBED_PARAMS = dict(
-    model=clip_model_name(),
-    weights_label=clip_weights_label(),
-    dataset=CLIP["dataset"],
-    cifar_root="resources/cifar10",
-    test_fraction=CLIP["digits"]["test_fraction"],
-    seed=config["seed"],
-    batch_size=CLIP["batch_size"],
-)
 
 
 rule download_clip_weights:
@@ -138,7 +53,7 @@ rule download_nltk_data:
     conda:
         "../envs/deepunfold.yaml"
     params:
-        root="resources/nltk_data",
+        root=lambda wildcards, output: clip_nltk_root(wildcards, output=output),
     script:
         "../scripts/clip_fetch_nltk.py"
 
@@ -196,7 +111,7 @@ rule clip_vocabulary:
         top_k=CLIP["concepts"]["top_k"],
         include_classes=CLIP["concepts"]["include_classes"],
         dataset=CLIP["dataset"],
-        nltk_root="resources/nltk_data",
+        nltk_root=lambda wildcards, input: clip_nltk_root(wildcards, input=input),
     script:
         "../scripts/clip_vocabulary.py"
 

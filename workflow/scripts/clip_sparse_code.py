@@ -1,6 +1,5 @@
 """Sparse concept codes of every image at one lambda, stored sparsely, with their quality."""
 
-
 import numpy as np
 import pandas as pd
 import torch
