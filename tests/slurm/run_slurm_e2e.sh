@@ -157,8 +157,17 @@ dump_logs() {
     done
 }
 
+RUN_PID=
 on_exit() {
     local rc=$?
+    if [[ -n $RUN_PID ]] && kill -0 "$RUN_PID" 2>/dev/null; then
+        log "stopping the workflow run (pid $RUN_PID)"
+        # SIGINT: Snakemake cancels its jobs and exits (timeout passes the signal on).
+        kill -INT "$RUN_PID" 2>/dev/null || true
+        for _ in $(seq 60); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.5; done
+        pkill -KILL -P "$RUN_PID" 2>/dev/null || true # snakemake, child of timeout
+        kill -KILL "$RUN_PID" 2>/dev/null || true
+    fi
     ((rc == 0)) || dump_logs
     if ((KEEP)) && ((rc == 0)); then
         log "cluster left running (sinfo, squeue, sacct work as root); stop it with $0 --stop"
@@ -384,8 +393,13 @@ run_workflow() { # run_workflow NAME ARGS...: in $WORK/NAME, its own src/ first 
     local name=$1 rc=0
     shift
     log "running ($name): snakemake $*"
-    (cd "$WORK/$name" && PYTHONPATH=$WORK/$name/src timeout "$RUN_TIMEOUT" \
-        "$PYTHON" -m snakemake "$@" >"$STATE/log/snakemake-$name.txt" 2>&1) || rc=$?
+    # In the background and waited for, so that a signal reaches the clean-up at once (bash
+    # runs traps only after a foreground child ends); on_exit stops it (and so its Slurm jobs).
+    (cd "$WORK/$name" && PYTHONPATH=$WORK/$name/src exec timeout "$RUN_TIMEOUT" \
+        "$PYTHON" -m snakemake "$@" >"$STATE/log/snakemake-$name.txt" 2>&1) &
+    RUN_PID=$!
+    wait "$RUN_PID" || rc=$?
+    RUN_PID=
     if ((rc)); then
         tail -n 60 "$STATE/log/snakemake-$name.txt" >&2
         ((rc == 124)) && die "$name run timed out after $RUN_TIMEOUT s"
