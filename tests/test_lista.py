@@ -286,3 +286,17 @@ def test_ista_study_fista_converges_faster(tmp_path):
     assert curves["ista_objective"].shape == (2, 801)
     obj = curves["ista_objective"]
     assert torch.all(obj[:, 1:] <= obj[:, :-1] + 1e-12)  # ISTA decreases the objective
+
+
+def test_diverging_training_fails_clearly(small_problem):
+    """NaN in the loss stops training with a message naming the model and layer."""
+    from deepunfold.training import NonFiniteError
+
+    p = small_problem
+    x, z = p.split("train")
+    x = x.clone()
+    x[0, 0] = float("nan")
+    model = build_model("lista", p.A, 2)
+    cfg = TrainConfig(batch_size=len(x), max_steps=5, val_every=5, patience=1, seed=0)
+    with pytest.raises(NonFiniteError, match="training loss of .* layer 1"):
+        train_layerwise(model, (x, z), p.split("val"), cfg)

@@ -329,3 +329,16 @@ def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
     assert train.shape == (5, 28, 28) and train.dtype == np.float32
     np.testing.assert_allclose(train, images["train"] / 255.0, rtol=1e-6)
     assert load_mnist_digits(tmp_path, train=False).shape == (3, 28, 28)
+
+
+def test_diverging_training_fails_clearly():
+    """NaN in the loss stops training with a clear message (no weights are kept)."""
+    from deepunfold.training import NonFiniteError
+
+    train, val = _small_data("frame", 4, seed=0), _small_data("frame", 2, seed=1)
+    low = train[1].clone()
+    low[0].fill_(float("nan"))  # a corrupt target: the loss, not the SVD, meets the NaN
+    model = UnfoldedRPCA(2, "l1", "frame", 3, 0.5, 1.0, 0.2, "log")
+    with pytest.raises(NonFiniteError, match="RPCA training loss"):
+        train_unfolded(model, (train[0], low, train[2]), val, epochs=1, batch_size=len(low),
+                       lr=1e-2, patience=1, seed=0)  # fmt: skip

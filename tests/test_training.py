@@ -37,3 +37,12 @@ def test_foreign_checkpoint_rejected(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="not a readable checkpoint"):
         load_checkpoint(path)
+
+
+def test_checkpoint_bytes_are_reproducible(tmp_path):
+    """The same weights give the same bytes, whatever the (temporary) file name."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    save_checkpoint(model, tmp_path / "a.pt", step=1)
+    save_checkpoint(model, tmp_path / "b.pt", step=1)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

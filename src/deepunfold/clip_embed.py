@@ -139,8 +139,8 @@ def fetch_weights(model_name: str, pretrained: str, out: str | Path, cache_dir: 
             f"create_model({model_name!r}, pretrained={pretrained!r}) on a machine with "
             "network), or set config key 'clip.pretrained' to the path of a local checkpoint."
         ) from err
-    with atomic_path(out) as tmp:
-        torch.save(model.state_dict(), tmp)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:  # a file: no temp name in the archive
+        torch.save(model.state_dict(), f)
     return out
 
 

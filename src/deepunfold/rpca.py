@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 from .prox import group_soft_threshold, soft_threshold, svt
+from .training import check_finite
 
 __all__ = [
     "MODES",
@@ -417,8 +418,7 @@ def train_unfolded(
         for i in _batches(len(xt), batch_size, torch.randperm(len(xt), generator=gen)):
             opt.zero_grad()
             loss = rpca_loss(*model(xt[i]), lt[i], st[i])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+            check_finite(loss, f"RPCA training loss (epoch {epoch})")
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(i)

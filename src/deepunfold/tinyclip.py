@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .training import check_finite
+
 __all__ = [
     "TINYCLIP_NAME",
     "DIGIT_NAMES",
@@ -212,7 +214,7 @@ def train_tinyclip(
     n = len(labels)
     losses = []
     it = range(steps)
-    for _ in progress(it) if progress is not None else it:
+    for step in progress(it) if progress is not None else it:
         batch = torch.randperm(n, generator=gen)[:batch_size]
         caps = digit_captions(images_raw[batch.numpy()], labels[batch.numpy()], rng)
         x = images[batch]
@@ -223,6 +225,7 @@ def train_tinyclip(
         img = model.encode_image(x, normalize=True)
         txt = model.encode_text(tokenizer(caps), normalize=True)
         loss = _contrastive_loss(img, txt, model.logit_scale.exp().clamp(max=100), caps)
+        check_finite(loss, "tiny CLIP contrastive loss", step=step)
         opt.zero_grad()
         loss.backward()
         opt.step()

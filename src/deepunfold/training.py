@@ -47,8 +47,10 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, **extra) -> None:
     for name, tensor in state.items():
         if tensor.is_floating_point():
             check_finite(tensor, f"parameter {name!r}")
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": state, **extra}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # a file object, not a path: torch.save writes a path's name into the archive, and
+        # the temporary name would make every checkpoint's bytes differ
+        torch.save({"state_dict": state, **extra}, f)
 
 
 def load_checkpoint(path: str | Path, model: torch.nn.Module | None = None) -> dict:

@@ -49,8 +49,8 @@ losses = train_tinyclip(
 log.info("loss: first %.3f, last 20 steps %.3f", losses[0], sum(losses[-20:]) / 20)
 
 out = snakemake.output
-with atomic_path(out.weights) as tmp:
-    torch.save(model.state_dict(), tmp)
+with atomic_path(out.weights) as tmp, open(tmp, "wb") as f:  # no temp name in the archive
+    torch.save(model.state_dict(), f)
 with atomic_path(out.model_config) as tmp:
     tmp.write_text(json.dumps({"name": TINYCLIP_NAME, "model_cfg": cfg}, indent=2) + "\n")
 write_table(pd.DataFrame({"step": range(1, len(losses) + 1), "loss": losses}), out.losses)

@@ -66,5 +66,5 @@ write_table(pd.DataFrame(rows), snakemake.output.history)
 write_table(pd.DataFrame(grid, columns=["lambda_low", "lambda_sparse", "val_loss"]),
             snakemake.output.tuning)  # fmt: skip
 for net, path in ((model, snakemake.output.model), (untrained, snakemake.output.untrained)):
-    with atomic_path(path) as tmp:
-        torch.save(net.checkpoint(), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file: no temp name in the archive
+        torch.save(net.checkpoint(), f)
