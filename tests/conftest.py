@@ -58,6 +58,17 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a test module's in-process torch work on one thread, then restore the count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 DEMO = ("--cores", "2", "--configfile=config/demo.yaml")
 
 

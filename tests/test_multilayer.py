@@ -31,14 +31,8 @@ from deepunfold.multilayer import (
 )
 from deepunfold.solvers import fista, ista
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batched loops run fastest (and most repeatably) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# small batched loops run fastest (and most repeatably) on one thread
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----- mutual coherence ---------------------------------------------------------------------

@@ -24,12 +24,8 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# small batched loops run fastest (and most repeatably) on one thread
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def net(name, k=0, seed=0, **kw):

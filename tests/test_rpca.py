@@ -25,14 +25,8 @@ from deepunfold.rpca import (
     train_unfolded,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: these small problems only slow down when threads fight over two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one thread: these small problems only slow down when threads fight over two cores
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------ generator
