@@ -6,9 +6,9 @@ one-node cluster, runs the demo DAG with the Slurm profile and compares it with 
 demo run). It needs root and apt-get, and runs only when DEEPUNFOLD_SLURM_TEST=1, because it
 installs system packages and writes /etc/slurm/; elsewhere it is skipped, saying why.
 DEEPUNFOLD_SLURM_STAGES (comma-separated config sections, or "all") picks the stages run through
-Slurm; default robust,lista: a training stage (GPU requests) whose outputs are byte-reproducible
-and that fits the 10-minute budget (the whole demo took 12 minutes through Slurm on 2 shared
-cores).
+Slurm; default robust,multilayer: a stage with a GPU rule (multilayer_train, so the GPU requests
+are scheduled for real) whose outputs are byte-reproducible and that fits the 10-minute budget
+(the whole demo took 12 minutes through Slurm on 2 shared cores).
 """
 
 import json
@@ -29,17 +29,14 @@ import compare_runs  # noqa: E402
 SCRIPT = ROOT / "tests" / "slurm" / "run_slurm_e2e.sh"
 PROFILE = ("--workflow-profile", "workflow/profiles/slurm")
 ROBUST_TABLE = "results/robust/estimates.tsv"
-FAKE_TRAINING = """
-rule fake_train:
-    output:
-        "results/fake/model.txt",
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=2,
-    shell:
-        "echo trained > {output}"
-"""
+MULTILAYER_K0 = "results/multilayer/mlista_net/k0/summary.tsv"
+LISTA_MODEL = "results/lista/seed/alista.pt"
+
+
+def gpu_rules() -> list[str]:
+    """The profile's list of rules that get a GPU (its YTE definition ``gpu_rules = [...]``)."""
+    text = (ROOT / "workflow/profiles/slurm/profile.yaml").read_text()
+    return re.findall(r"\w+", re.search(r"gpu_rules = \[(.*)\]", text).group(1))
 
 
 SLURM_ENV = (
@@ -51,24 +48,17 @@ SLURM_ENV = (
 
 
 def _profile_dry_run(wd: Path, monkeypatch, env: dict, *targets: str) -> str:
-    """Dry run of ``targets`` (default: the fake training rule's output) under the Slurm
-    profile with exactly ``env`` set."""
+    """Dry run of ``targets`` under the Slurm profile with exactly ``env`` set."""
     for name in SLURM_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    targets = targets or ("results/fake/model.txt",)
     return snakemake(wd, *targets, *PROFILE, "--dry-run", *DEMO[2:]).stdout
 
 
 @pytest.fixture(scope="module")
-def wf_with_training_rule(tmp_path_factory):
-    """A copy of the workflow with one extra rule named like the training rules."""
-    wd = copy_workflow(tmp_path_factory.mktemp("slurm_profile"))
-    (wd / "workflow/rules/fake_train.smk").write_text(FAKE_TRAINING)
-    with open(wd / "Snakefile", "a") as f:
-        f.write('\n\ninclude: "workflow/rules/fake_train.smk"\n')
-    return wd
+def wf(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("slurm_profile"))
 
 
 def _resources(stdout: str, rule: str) -> dict[str, str]:
@@ -78,32 +68,32 @@ def _resources(stdout: str, rule: str) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
 
 
-def test_profile_requests_gpus_for_training_rules_and_switches_off(
-    wf_with_training_rule, monkeypatch
-):
-    wd = wf_with_training_rule
-    out = _profile_dry_run(wd, monkeypatch, {}, "results/fake/model.txt", ROBUST_TABLE)
-    on = _resources(out, "fake_train")  # default: 1 GPU
+def test_profile_requests_gpus_for_gpu_rules_and_switches_off(wf, monkeypatch):
+    targets = (MULTILAYER_K0, LISTA_MODEL, ROBUST_TABLE)
+    out = _profile_dry_run(wf, monkeypatch, {}, *targets)
+    on = _resources(out, "multilayer_train")  # default: 1 GPU
     assert on["gpu"] == "1"
-    assert on["mem_mb"] == "500" and on["runtime"] == "2"  # the rule's own values win
+    assert on["mem_mb"] == "8000" and on["runtime"] == "240"  # the rule's own values win
     assert "slurm_account" not in on and "slurm_partition" not in on
-    other = _resources(out, "robust_estimates")  # not a training rule: no GPU
-    assert "gpu" not in other and other["mem_mb"] == "1000"
+    # a training rule whose code runs on the CPU only, and a rule that trains nothing
+    for rule in ("lista_train", "robust_estimates"):
+        assert "gpu" not in _resources(out, rule), rule
+    assert _resources(out, "robust_estimates")["mem_mb"] == "1000"
     env = {
         "DEEPUNFOLD_SLURM_GPUS": "0",
         "DEEPUNFOLD_SLURM_ACCOUNT": "input",  # a Python name: must stay a plain string
         "DEEPUNFOLD_SLURM_PARTITION": "short",
     }
-    off = _resources(_profile_dry_run(wd, monkeypatch, env), "fake_train")
+    off = _resources(_profile_dry_run(wf, monkeypatch, env, MULTILAYER_K0), "multilayer_train")
     assert off["gpu"] == "0"
     assert off["slurm_account"] == "input" and off["slurm_partition"] == "short"
     env = {"DEEPUNFOLD_SLURM_GPUS": "2", "DEEPUNFOLD_SLURM_GPU_MODEL": "a100"}
-    model = _resources(_profile_dry_run(wd, monkeypatch, env), "fake_train")
+    model = _resources(_profile_dry_run(wf, monkeypatch, env, MULTILAYER_K0), "multilayer_train")
     assert model["gpu"] == "2" and model["gpu_model"] == "a100"
 
 
-def test_profile_finds_every_training_rule_of_the_workflow():
-    """The profile's pattern (rule names containing "_train") matches what Snakemake lists."""
+def test_profile_gpu_rules_exist_and_select_a_device():
+    """Every rule the profile gives a GPU exists and its script picks CUDA where present."""
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--list-rules", *DEMO[2:]],
         cwd=ROOT,
@@ -112,13 +102,19 @@ def test_profile_finds_every_training_rule_of_the_workflow():
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    listed = {line.strip() for line in proc.stdout.splitlines() if "_train" in line}
-    found = {
-        name
-        for smk in (ROOT / "workflow/rules").glob("*.smk")
-        for name in re.findall(r"^rule (\w*_train\w*):", smk.read_text(), re.M)
-    }
-    assert found == listed
+    listed = {line.strip() for line in proc.stdout.splitlines()}
+    rules = gpu_rules()
+    assert rules and set(rules) <= listed, (rules, listed)
+    for rule in rules:
+        smk = next(
+            text
+            for f in (ROOT / "workflow/rules").glob("*.smk")
+            if f"rule {rule}:" in (text := f.read_text())
+        )
+        body = smk.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
+        script = re.search(r'"\.\./scripts/(\w+\.py)"', body).group(1)
+        code = (ROOT / "workflow/scripts" / script).read_text()
+        assert "torch.cuda.is_available()" in code, f"{rule} ({script}) never selects CUDA"
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -231,7 +227,7 @@ def test_demo_on_a_real_slurm_cluster(request, tmp_path):
         pytest.skip("the Slurm end-to-end test needs root and apt-get (Debian)")
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     stages = [k for k, v in config.items() if isinstance(v, dict) and "enabled" in v]
-    wanted = os.environ.get("DEEPUNFOLD_SLURM_STAGES", "robust,lista")
+    wanted = os.environ.get("DEEPUNFOLD_SLURM_STAGES", "robust,multilayer")
     keep = stages if wanted == "all" else wanted.split(",")
     assert set(keep) <= set(stages), f"DEEPUNFOLD_SLURM_STAGES: unknown stage in {wanted}"
     disable = [arg for s in stages if s not in keep for arg in ("--disable", s)]
@@ -258,6 +254,11 @@ def test_demo_on_a_real_slurm_cluster(request, tmp_path):
     local = sum(n for rule, n in counts.items() if rule in _local_rules())
     n_slurm = int(re.search(r"^SLURM_JOBS (\d+)$", proc.stdout, re.M).group(1))
     assert n_slurm == total - local > 0
+    # exactly the jobs of the profile's GPU rules held a (stand-in) GPU
+    n_gpu = int(re.search(r"^SLURM_GPU_JOBS (\d+)$", proc.stdout, re.M).group(1))
+    assert n_gpu == sum(counts.get(rule, 0) for rule in gpu_rules())
+    if "multilayer" in keep:
+        assert n_gpu > 0
     # The node advertises stand-in GPUs: each training job held one, no other job did.
     n_gpu = int(re.search(r"^SLURM_GPU_JOBS (\d+)$", proc.stdout, re.M).group(1))
     assert n_gpu == sum(n for rule, n in counts.items() if "_train" in rule)

@@ -9,7 +9,17 @@ from pathlib import Path
 from .io import atomic_path
 from .jobs import package_versions
 
-__all__ = ["sha256", "build_manifest", "write_manifest"]
+__all__ = ["MEASUREMENTS_DIR", "is_measurement", "sha256", "build_manifest", "write_manifest"]
+
+# Wall-clock measurements of this machine (time per sample, job run times) live under this
+# folder and nowhere else: they differ between any two runs by nature, so the manifest lists
+# them without size or hash, and everything outside it must be byte-reproducible.
+MEASUREMENTS_DIR = "results/benchmarks/"
+
+
+def is_measurement(path: str | Path) -> bool:
+    """True for a wall-clock measurement (a file under ``results/benchmarks/``)."""
+    return Path(path).as_posix().startswith(MEASUREMENTS_DIR)
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -22,16 +32,21 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def build_manifest(paths, config: dict) -> dict:
-    """Describe each output (path, kind, bytes, sha256) with the config and package versions.
+    """Describe each output with the config and package versions.
 
-    Raises ``FileNotFoundError`` naming the first missing output: a manifest is only ever
-    written for a complete set.
+    Results are listed under ``files`` with path, kind, bytes and sha256; wall-clock
+    measurements (:func:`is_measurement`) under ``measurements`` with path and kind only, so
+    that two runs of the same config give the same manifest. Raises ``FileNotFoundError``
+    naming the first missing output: a manifest is only ever written for a complete set.
     """
-    entries = []
+    entries, measurements = [], []
     for p in sorted(set(map(str, paths))):
         path = Path(p)
         if not path.is_file():
             raise FileNotFoundError(f"manifest input {p} does not exist")
+        if is_measurement(p):
+            measurements.append({"path": p, "kind": path.suffix.lstrip(".") or "file"})
+            continue
         entries.append(
             {
                 "path": p,
@@ -40,8 +55,8 @@ def build_manifest(paths, config: dict) -> dict:
                 "sha256": sha256(path),
             }
         )
-    return {"n_files": len(entries), "files": entries, "config": config,
-            "versions": package_versions()}  # fmt: skip
+    return {"n_files": len(entries), "files": entries, "measurements": measurements,
+            "config": config, "versions": package_versions()}  # fmt: skip
 
 
 def write_manifest(paths, config: dict, out: str | Path) -> dict:

@@ -27,7 +27,8 @@
 #                        values as strings, so use --disable/--configfile for booleans)
 #   --cores N            cores of the local run (default: all CPUs)
 #   --gpus N             stand-in GPUs the node advertises (default 2; GRES gpu on /dev/null,
-#                        /dev/zero, ...): the training rules' GPU requests (sbatch --gpus=1)
+#                        /dev/zero, ...): the GPU rules' requests (sbatch --gpus=1; the
+#                        profile's gpu_rules)
 #                        are scheduled for real while the jobs compute on the CPU; 0: no GRES
 #                        and the profile's GPU switch off (DEEPUNFOLD_SLURM_GPUS=0)
 #   --keep-cluster       leave the cluster running at the end (stop it with --stop)
@@ -407,7 +408,7 @@ run_workflow() { # run_workflow NAME ARGS...: in $WORK/NAME, its own src/ first 
     fi
 }
 
-# The slurm profile with an account and partition that exist here, one GPU per training job
+# The slurm profile with an account and partition that exist here, one GPU per GPU-rule job
 # if the node advertises (count-only) GPUs, and a short first status check (the demo's jobs
 # take seconds; the plugin's default waits 40 s).
 T=$(now)
@@ -417,23 +418,30 @@ DEEPUNFOLD_SLURM_ACCOUNT=$ACCOUNT DEEPUNFOLD_SLURM_PARTITION=$PARTITION \
     --slurm-init-seconds-before-status-checks 5 --slurm-keep-successful-logs "${COMMON[@]}"
 timing slurm_run "$T"
 # Every workflow job (named after the run's UUID; the probe is "wrap") must be in accounting,
-# and exactly the training jobs (comment rule_<name>, name containing "_train") hold a GPU.
+# and exactly the jobs of the profile's gpu_rules (comment rule_<name>) hold a GPU.
+GPU_RULES=$("$PYTHON" -c 'import re, sys
+text = open(sys.argv[1]).read()
+print(" ".join(re.findall(r"\w+", re.search(r"gpu_rules = \[(.*)\]", text).group(1))))' \
+    "$REPO/workflow/profiles/slurm/profile.yaml")
 JOBS=$(sacct -X -n -P -S now-1days -o JobID,JobName,State,Comment%300,AllocTRES%300 |
     grep -v '|wrap|' || true)
 n_sbatch=$(grep -c . <<<"$JOBS" || true)
 log "Slurm accounting: $n_sbatch workflow jobs, states: $(cut -d'|' -f3 <<<"$JOBS" | sort |
     uniq -c | tr -s ' \n' ' ')"
 ((n_sbatch > 0)) || die "no workflow job went through Slurm"
-GPU_CHECK='{ rule = $4; sub(/^rule_/, "", rule); sub(/_wildcards_.*/, "", rule)
-    train = (rule ~ /_train/); gpu = ($5 ~ /gres\/gpu=/); n_train += train; n_gpu += gpu
-    if (gpu != (train && want > 0)) print "  job " $1 " rule " rule " TRES " $5 > "/dev/stderr" }
-    END { print n_train + 0, n_gpu + 0 }'
-read -r n_train n_gpu < <(awk -F'|' -v want="$GPUS_PER_JOB" "$GPU_CHECK" <<<"$JOBS" 2>"$STATE/gpu_check.txt")
+GPU_CHECK='BEGIN { n = split(rules, r, " "); for (i = 1; i <= n; i++) is_gpu[r[i]] = 1 }
+    { rule = $4; sub(/^rule_/, "", rule); sub(/_wildcards_.*/, "", rule)
+    want_gpu = (rule in is_gpu); gpu = ($5 ~ /gres\/gpu=/); n_rule += want_gpu; n_gpu += gpu
+    if (gpu != (want_gpu && want > 0)) print "  job " $1 " rule " rule " TRES " $5 > "/dev/stderr" }
+    END { print n_rule + 0, n_gpu + 0 }'
+read -r n_rule n_gpu < <(awk -F'|' -v want="$GPUS_PER_JOB" -v rules="$GPU_RULES" "$GPU_CHECK" \
+    <<<"$JOBS" 2>"$STATE/gpu_check.txt")
 bad=$(cat "$STATE/gpu_check.txt")
-log "jobs of training rules: $n_train; jobs that held a GPU: $n_gpu"
-[[ -z $bad ]] || die "GPU requests do not match the training rules (GPUs per job $GPUS_PER_JOB):
+log "jobs of GPU rules ($GPU_RULES): $n_rule; jobs that held a GPU: $n_gpu"
+[[ -z $bad ]] || die "GPU requests do not match the GPU rules (GPUs per job $GPUS_PER_JOB):
 $bad"
 echo "SLURM_JOBS $n_sbatch"
+echo "SLURM_GPU_RULE_JOBS $n_rule"
 echo "SLURM_GPU_JOBS $n_gpu"
 
 REFERENCE=$COMPARE_WITH

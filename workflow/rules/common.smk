@@ -63,6 +63,10 @@ def rpca_figures():
         )
         + expand("results/figures/rpca/comparison.{ext}", ext=FIGURE_EXTS)
         + ["results/rpca/comparison.tsv"]
+        # wall-clock measurements (listed without hash in the manifest)
+        + expand(
+            "results/benchmarks/rpca/time_per_sample.{ext}", ext=FIGURE_EXTS + ["tsv"]
+        )
     )
 
 

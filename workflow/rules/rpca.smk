@@ -37,6 +37,7 @@ rule rpca_pcp:
     output:
         metrics="results/rpca/{mode}/pcp/metrics.tsv",
         examples="results/rpca/{mode}/pcp/examples.npz",
+        timing="results/benchmarks/rpca/{mode}_pcp_time_per_sample.tsv",
     log:
         "logs/rpca/{mode}/pcp.log",
     benchmark:
@@ -102,6 +103,7 @@ rule rpca_evaluate:
         thresholds="results/rpca/{mode}/{prox}/thresholds.tsv",
         layers="results/rpca/{mode}/{prox}/layers.npz",
         examples="results/rpca/{mode}/{prox}/examples.npz",
+        timing="results/benchmarks/rpca/{mode}_{prox}_time_per_sample.tsv",
     log:
         "logs/rpca/{mode}/{prox}/evaluate.log",
     benchmark:
@@ -219,3 +221,38 @@ rule rpca_compare:
         label=config["run_label"],
     script:
         "../scripts/rpca_compare.py"
+
+
+# Wall-clock time per sample: a measurement of this machine, kept apart from the results
+# (under results/benchmarks/) because it differs between any two runs.
+rule rpca_timing:
+    input:
+        code=library("figures/rpca.py", "plotting.py"),
+        timings=expand(
+            "results/benchmarks/rpca/{mode}_{prox}_time_per_sample.tsv",
+            mode=config["rpca"]["modes"],
+            prox=config["rpca"]["variants"] + ["pcp"],
+        ),
+    output:
+        table="results/benchmarks/rpca/time_per_sample.tsv",
+        figure=report(
+            "results/benchmarks/rpca/time_per_sample.png",
+            caption="../report/rpca_timing.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="comparison",
+        ),
+        figure_pdf="results/benchmarks/rpca/time_per_sample.pdf",
+    log:
+        "logs/rpca/timing.log",
+    benchmark:
+        "results/benchmarks/rpca_timing.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        label=config["run_label"],
+    script:
+        "../scripts/rpca_timing.py"

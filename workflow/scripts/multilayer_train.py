@@ -45,7 +45,7 @@ for r in range(net["repeats"]):
     summary.append({
         "unfoldings": k, "repeat": r, "dataset": data.name,
         "n_parameters": count_parameters(model), "test_accuracy": res.test_accuracy,
-        "train_accuracy": res.train_accuracy, "train_seconds": res.seconds, "device": device,
+        "train_accuracy": res.train_accuracy, "device": device,
     })  # fmt: skip
     history += [{"unfoldings": k, "repeat": r} | h for h in res.history]
 

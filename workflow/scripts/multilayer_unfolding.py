@@ -23,7 +23,6 @@ summary = (
         test_accuracy_mean=("test_accuracy", "mean"),
         test_accuracy_std=("test_accuracy", "std"),
         train_accuracy_mean=("train_accuracy", "mean"),
-        train_seconds_mean=("train_seconds", "mean"),
     )
     .reset_index()
 )

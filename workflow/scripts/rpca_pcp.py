@@ -1,4 +1,8 @@
-"""Tasks 4/5: classical PCP (inexact ALM) on the test set of one arrangement."""
+"""Tasks 4/5: classical PCP (inexact ALM) on the test set of one arrangement.
+
+The metrics are reproducible; the time per sample (wall clock) goes to its own file under
+results/benchmarks/.
+"""
 
 import time
 
@@ -39,13 +43,15 @@ if not bool(converged.all()):
 rtol = p.rank_rtol
 rows = [
     dict(mode=mode, method="pcp", variant="l1", **summary_row(low_hat, sparse_hat, low, sparse,
-         mode, rtol), time_per_sample_ms=1e3 * seconds, n_params=0,
+         mode, rtol), n_params=0,
          iterations=float(iters.mean()), converged_fraction=float(converged.double().mean())),
     dict(mode=mode, method="ground truth", variant="", nmse_low_db=np.nan,
          nmse_sparse_db=np.nan, **{k: v for k, v in summary_row(low, sparse, low, sparse, mode,
          rtol).items() if not k.startswith("nmse")}),
 ]  # fmt: skip
 write_table(pd.DataFrame(rows), snakemake.output.metrics)
+timing = dict(mode=mode, method="pcp", variant="l1", time_per_sample_ms=1e3 * seconds)
+write_table(pd.DataFrame([timing]), snakemake.output.timing)
 n = p.n_examples
 with atomic_path(snakemake.output.examples) as tmp, open(tmp, "wb") as f:
     np.savez(f, low_hat=to_numpy(low_hat[:n]), sparse_hat=to_numpy(sparse_hat[:n]))

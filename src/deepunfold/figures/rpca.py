@@ -153,38 +153,68 @@ def plot_examples(examples: dict, pcp: dict, mode: str, prox: str, sample: int, 
     return fig
 
 
-def plot_comparison(table: pd.DataFrame):
-    """NMSE of L and S, rank and time per sample of every method, per arrangement."""
+def _method_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the methods (not the ground truth) with a short label each."""
     methods = table[table["method"] != "ground truth"].copy()
     methods["label"] = [
         "PCP" if m == "pcp" else f"{'L1' if v == 'l1' else 'L1,2'} {m}"
         for m, v in zip(methods["method"], methods["variant"], strict=True)
     ]
+    return methods
+
+
+def _grouped_bars(ax, methods: pd.DataFrame, key: str):
+    """One bar per method label and arrangement; returns the labels and modes, in order."""
     labels = list(dict.fromkeys(methods["label"]))
     modes = list(dict.fromkeys(methods["mode"]))
-    fig, axes = new_figure(1, 4, width=3.6, height=3.8)
     width = 0.8 / len(modes)
+    for j, mode in enumerate(modes):
+        sub = methods[methods["mode"] == mode].set_index("label").reindex(labels)
+        pos = np.arange(len(labels)) + (j - (len(modes) - 1) / 2) * width
+        ax.bar(pos, sub[key], width, label=f"{mode} arrangement")
+    ax.set_xticks(np.arange(len(labels)))
+    ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=8)
+    return labels, modes
+
+
+def plot_comparison(table: pd.DataFrame):
+    """NMSE of L and S and the numerical rank of every method, per arrangement."""
+    methods = _method_labels(table)
+    fig, axes = new_figure(1, 3, width=3.6, height=3.8)
     for ax, key, what in (
         (axes[0], "nmse_low_db", "NMSE of L (dB)"),
         (axes[1], "nmse_sparse_db", "NMSE of S (dB)"),
         (axes[2], "rank", "mean numerical rank of $\\hat L$"),
-        (axes[3], "time_per_sample_ms", "time per sample (ms, log)"),
     ):
-        for j, mode in enumerate(modes):
-            sub = methods[methods["mode"] == mode].set_index("label").reindex(labels)
-            pos = np.arange(len(labels)) + (j - (len(modes) - 1) / 2) * width
-            ax.bar(pos, sub[key], width, label=f"{mode} arrangement")
+        _grouped_bars(ax, methods, key)
         if key == "rank":
             truth = table[table["method"] == "ground truth"]
             for j, (_, row) in enumerate(truth.iterrows()):
                 ax.axhline(row["rank"], color=f"C{j}", ls=":", lw=1.2,
                            label=f"true rank ({row['mode']})")  # fmt: skip
-        if key == "time_per_sample_ms":
-            ax.set_yscale("log")
-        ax.set_xticks(np.arange(len(labels)))
-        ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel(what)
         ax.legend(fontsize=7)
     fig.suptitle("Tasks 4 and 5: learned RPCA (L1, L1,2) vs untrained ISTA-RPCA and PCP, test set",
                  fontsize=10)  # fmt: skip
+    return fig
+
+
+def plot_timing(timing: pd.DataFrame):
+    """Wall-clock time per test sample of every method (log scale), speed-up over PCP on top."""
+    methods = _method_labels(timing)
+    fig, ax = new_figure(width=6.4, height=4.0)
+    labels, modes = _grouped_bars(ax, methods, "time_per_sample_ms")
+    width = 0.8 / len(modes)
+    for j, mode in enumerate(modes):
+        sub = methods[methods["mode"] == mode].set_index("label").reindex(labels)
+        for i, label in enumerate(labels):
+            ms, speedup = sub.loc[label, "time_per_sample_ms"], sub.loc[label, "speedup_vs_pcp"]
+            if label != "PCP" and np.isfinite(speedup):
+                x = i + (j - (len(modes) - 1) / 2) * width
+                ax.annotate(f"{speedup:.1f}x", (x, ms), ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("time per sample (ms, log scale; one thread)")
+    ax.legend(fontsize=7)
+    ax.set_title("Tasks 4 and 5: time per test sample on this machine (label: speed-up over PCP)",
+                 fontsize=9)  # fmt: skip
     return fig

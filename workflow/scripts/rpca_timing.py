@@ -1,0 +1,26 @@
+"""Tasks 4/5: time per test sample of every method and its speed-up over PCP (wall clock).
+
+A measurement of this machine, not a result: it lives under results/benchmarks/ and differs
+between any two runs.
+"""
+
+import pandas as pd
+
+from deepunfold.figures.rpca import plot_timing
+from deepunfold.io import read_table, write_table
+from deepunfold.jobs import setup_job
+from deepunfold.plotting import demo_note, save_figure
+
+log = setup_job(snakemake.log[0], snakemake.threads)
+table = pd.concat([read_table(path) for path in snakemake.input.timings], ignore_index=True)
+pcp = table[table["method"] == "pcp"].set_index("mode")["time_per_sample_ms"]
+table["speedup_vs_pcp"] = table["mode"].map(pcp) / table["time_per_sample_ms"]
+order = {"learned": 0, "untrained": 1, "pcp": 2}
+table = table.sort_values(
+    ["mode", "method", "variant"], key=lambda s: s.map(order) if s.name == "method" else s
+).reset_index(drop=True)
+log.info("time per sample:\n%s", table.to_string())
+write_table(table, snakemake.output.table)
+fig = plot_timing(table)
+demo_note(fig, snakemake.params.label)
+save_figure(fig, snakemake.output.figure, snakemake.output.figure_pdf)
