@@ -50,7 +50,6 @@ analysis :math:`v \mapsto D^\top v`), so the same pursuit code runs on dense mat
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -58,7 +57,7 @@ import torch
 
 from .coherence import normalize_columns, sparse_codes
 from .prox import soft_threshold
-from .solvers import lipschitz_constant
+from .solvers import Momentum, lipschitz_constant
 
 __all__ = [
     "Layer",
@@ -324,15 +323,10 @@ def _ml_proximal_gradient(y, Ds, lams, n_iter, steps, reference, accelerated, ca
     g = torch.zeros(y.shape[0], Ds[-1].shape[1], dtype=y.dtype, device=y.device)
     record = _Recorder(y, Ds, lams, reference)
     record(_chain(Ds, g))
-    z, t = g, 1.0
+    z, momentum = g, Momentum(accelerated)
     for k in range(1, n_iter + 1):
         g_new = ml_ista_step(y, z, layers, steps, taus)[-1]
-        if accelerated:
-            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-            z = g_new + ((t - 1.0) / t_new) * (g_new - g)
-            t = t_new
-        else:
-            z = g_new
+        z = momentum(g_new, g)
         g = g_new
         record(_chain(Ds, g))
         if callback is not None:

@@ -28,6 +28,7 @@ from .prox import soft_threshold
 
 __all__ = [
     "LassoResult",
+    "Momentum",
     "power_iteration",
     "lipschitz_constant",
     "lasso_objective",
@@ -134,6 +135,28 @@ def _check(x: torch.Tensor, A: torch.Tensor, lam: float) -> None:
         raise ValueError(f"lambda must be non-negative, got {lam}")
 
 
+class Momentum:
+    r"""FISTA's extrapolation, shared by every accelerated solver of the package.
+
+    Called with the new and the previous iterate, returns the point the next gradient step
+    starts from: :math:`y^{k+1} = z^{k+1} + \tfrac{t_k - 1}{t_{k+1}}(z^{k+1} - z^k)` with
+    :math:`t_{k+1} = \tfrac12(1 + \sqrt{1 + 4t_k^2})`, :math:`t_1 = 1`; with
+    ``accelerated=False`` (ISTA) it returns the new iterate unchanged.
+    """
+
+    def __init__(self, accelerated: bool = True):
+        self.accelerated = accelerated
+        self.t = 1.0
+
+    def __call__(self, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+        if not self.accelerated:
+            return new
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
+        y = new + ((self.t - 1.0) / t_new) * (new - old)
+        self.t = t_new
+        return y
+
+
 def _proximal_gradient(
     x: torch.Tensor,
     A: torch.Tensor,
@@ -163,7 +186,7 @@ def _proximal_gradient(
     z = torch.zeros(x.shape[0], A.shape[1], dtype=x.dtype, device=x.device)
     if z0 is not None:
         z = _as_batch(z0).to(x.dtype).clone()
-    y, t = z, 1.0
+    y, momentum = z, Momentum(accelerated)
     history: dict[str, list[torch.Tensor]] = {}
 
     def record(z_now: torch.Tensor) -> None:
@@ -179,12 +202,7 @@ def _proximal_gradient(
         z_new = soft_threshold(y - step * (y @ G - xA), step * lam, nonneg=nonneg)
         diff = torch.linalg.vector_norm(z_new - z, dim=-1)
         rel = diff / torch.linalg.vector_norm(z_new, dim=-1).clamp_min(1e-12)
-        if accelerated:
-            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-            y = z_new + ((t - 1.0) / t_new) * (z_new - z)
-            t = t_new
-        else:
-            y = z_new
+        y = momentum(z_new, z)
         z = z_new
         if record_history:
             record(z)

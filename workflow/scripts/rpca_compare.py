@@ -2,17 +2,14 @@
 
 import pandas as pd
 
-from deepunfold.figures.rpca import plot_comparison
+from deepunfold.figures.rpca import plot_comparison, sort_methods
 from deepunfold.io import read_table, write_table
 from deepunfold.jobs import setup_job
 from deepunfold.plotting import demo_note, save_figure
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 table = pd.concat([read_table(path) for path in snakemake.input.metrics], ignore_index=True)
-order = {"learned": 0, "untrained": 1, "pcp": 2, "ground truth": 3}
-table = table.sort_values(
-    ["mode", "method", "variant"], key=lambda s: s.map(order) if s.name == "method" else s
-).reset_index(drop=True)
+table = sort_methods(table)
 log.info("comparison:\n%s", table.to_string())
 write_table(table, snakemake.output.table)
 fig = plot_comparison(table)

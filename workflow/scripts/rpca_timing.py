@@ -6,7 +6,7 @@ between any two runs.
 
 import pandas as pd
 
-from deepunfold.figures.rpca import plot_timing
+from deepunfold.figures.rpca import plot_timing, sort_methods
 from deepunfold.io import read_table, write_table
 from deepunfold.jobs import setup_job
 from deepunfold.plotting import demo_note, save_figure
@@ -15,10 +15,7 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 table = pd.concat([read_table(path) for path in snakemake.input.timings], ignore_index=True)
 pcp = table[table["method"] == "pcp"].set_index("mode")["time_per_sample_ms"]
 table["speedup_vs_pcp"] = table["mode"].map(pcp) / table["time_per_sample_ms"]
-order = {"learned": 0, "untrained": 1, "pcp": 2}
-table = table.sort_values(
-    ["mode", "method", "variant"], key=lambda s: s.map(order) if s.name == "method" else s
-).reset_index(drop=True)
+table = sort_methods(table)
 log.info("time per sample:\n%s", table.to_string())
 write_table(table, snakemake.output.table)
 fig = plot_timing(table)

@@ -153,6 +153,17 @@ def plot_examples(examples: dict, pcp: dict, mode: str, prox: str, sample: int, 
     return fig
 
 
+METHOD_ORDER = {"learned": 0, "untrained": 1, "pcp": 2, "ground truth": 3}
+
+
+def sort_methods(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows by arrangement, then learned, untrained, PCP, ground truth, then variant."""
+    return table.sort_values(
+        ["mode", "method", "variant"],
+        key=lambda s: s.map(METHOD_ORDER) if s.name == "method" else s,
+    ).reset_index(drop=True)
+
+
 def _method_labels(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of the methods (not the ground truth) with a short label each."""
     methods = table[table["method"] != "ground truth"].copy()
