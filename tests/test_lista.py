@@ -35,7 +35,7 @@ from deepunfold.sparse_data import (
 )
 from deepunfold.training import save_checkpoint
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
