@@ -2,11 +2,11 @@
 
     python benchmarks/pipeline_speed.py [--cores 2] [--keep DIR]
 
-Copies the workflow (Snakefile, workflow/, config/, src/) into a scratch directory, builds
-`results/figures/all` with the offline demo configuration from nothing, then times a dry
-run of the same target on the complete tree (best of three), which must report nothing to
-do. Prints wall times and the no-op dry run's ratio to its 5 s target. Per-rule times come
-from the rules' `benchmark:` files.
+Copies the workflow (Snakefile, profiles/, workflow/, config/, src/) into a scratch
+directory, builds `results/figures/all` with the offline demo configuration from nothing,
+then times a dry run of the same target on the complete tree (best of three), which must
+report nothing to do. Prints wall times and the no-op dry run's ratio to its 5 s target.
+Per-rule times come from the rules' `benchmark:` files.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> None:
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="deepunfold-bench-"))
     if workdir.exists() and any(workdir.iterdir()):
         sys.exit(f"{workdir} is not empty: the benchmark needs a clean tree")
-    for name in ["Snakefile", "workflow", "config", "src"]:
+    for name in ["Snakefile", "profiles", "workflow", "config", "src"]:
         src = ROOT / name
         copy = shutil.copytree if src.is_dir() else shutil.copy2
         copy(src, workdir / name)
