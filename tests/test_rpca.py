@@ -172,6 +172,90 @@ def test_network_gradients_finite_at_degenerate_inputs(mode):
         assert torch.isfinite(p.grad).all()
 
 
+# ---------------------------------------------------------------------- inference kernels
+
+
+def _spectrum_matrices(shape, ratios, dtype, seed=0, transposed=False):
+    """Matrices with sigma_1 = ratio and the other singular values clustered around 1."""
+    g = torch.Generator().manual_seed(seed)
+    m, n = shape
+    r = min(m, n)
+    out = []
+    for ratio in ratios:
+        u, _ = torch.linalg.qr(torch.randn(m, r, generator=g, dtype=torch.float64))
+        v, _ = torch.linalg.qr(torch.randn(n, r, generator=g, dtype=torch.float64))
+        s = (1 + 0.05 * torch.randn(r, generator=g, dtype=torch.float64)).abs()
+        s[0], s[1] = ratio, ratio / 3
+        out.append((u * s) @ v.T)
+    x = torch.stack(out).to(dtype)
+    return x.mT.contiguous().mT if transposed else x  # transposed: a column-major view
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("shape", [(30, 30), (200, 12), (12, 200)])
+def test_svt_gram_route_equals_svd_route(shape, transposed):
+    """Float64: the Gram route is the same map as the SVD route to float64 rounding."""
+    x = _spectrum_matrices(shape, [3.0, 10.0, 30.0], torch.float64, transposed=transposed)
+    tau = torch.tensor([1.0, 1.02, 0.5], dtype=torch.float64)  # per matrix, at the cluster
+    torch.testing.assert_close(svt(x, tau, method="gram"), svt(x, tau), rtol=0, atol=1e-10)
+    torch.testing.assert_close(svt(x, 0.0, method="gram"), x, rtol=0, atol=1e-10)
+    assert torch.equal(svt(torch.zeros(2, *shape), 0.5, method="gram"), torch.zeros(2, *shape))
+    assert torch.equal(svt(x, 1e3, method="gram"), torch.zeros_like(x))  # nothing kept
+    with pytest.raises(ValueError, match="no gradient"):
+        svt(x.clone().requires_grad_(True), 1.0, method="gram")
+    with pytest.raises(ValueError, match="unknown svt method"):
+        svt(x, 1.0, method="qr")
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (4096, 20), (20, 64)])
+def test_svt_gram_route_float32_error_bound(shape):
+    """Float32: error about eps * sigma_1/tau of ||X||_2 (SVD: eps); float64 beyond 100."""
+    ratios = [10.0, 30.0, 90.0, 1000.0]  # the last one exceeds the float32 bound
+    x = _spectrum_matrices(shape, ratios, torch.float32, seed=1, transposed=shape[0] > 1000)
+    ref = svt(x.double(), 1.0)
+    norm = torch.linalg.matrix_norm(x.double(), 2)
+    err = torch.linalg.matrix_norm(svt(x, 1.0, method="gram").double() - ref) / norm
+    eps = torch.finfo(torch.float32).eps
+    bound = 20 * eps * torch.tensor([10.0, 30.0, 90.0, 1.0], dtype=torch.float64)
+    assert torch.all(err <= bound), (err, bound)  # the float64 fallback is float32-exact
+    err_svd = torch.linalg.matrix_norm(svt(x, 1.0).double() - ref) / norm
+    assert torch.all(err_svd <= 10 * eps)  # the SVD route's error, for comparison
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_inference_convolution_is_conv2d(channels):
+    from deepunfold.rpca import _conv2d
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, channels, 16, 16, generator=g)
+    w = torch.randn(2, channels, 5, 5, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            _conv2d(x, w, 2), torch.nn.functional.conv2d(x, w, padding=2), rtol=1e-5, atol=1e-5
+        )
+
+
+@pytest.mark.parametrize("prox", ["l1", "l12"])
+@pytest.mark.parametrize("mode", ["frame", "video"])
+def test_inference_forward_equals_training_forward(mode, prox):
+    """Inference kernels (Gram SVT, NNPACK, layer-1 shortcut) compute the training-time map."""
+    x = _small_data(mode, 3, seed=2)[0]
+    torch.manual_seed(0)
+    mu1 = 0.1 * float(torch.linalg.matrix_norm(as_matrix(x, mode), 2).mean())
+    model = UnfoldedRPCA(4, prox, mode, 5, 0.5, mu1, 0.1 if prox == "l1" else 0.6)
+    with torch.no_grad():
+        model.weight.add_(0.02 * torch.randn_like(model.weight))  # not the identity kernels
+    train_low, train_sparse = model(x)  # gradients enabled: SVD with stable backward, oneDNN
+    with torch.inference_mode():
+        low, sparse = model(x)
+    assert train_low.requires_grad and not low.requires_grad
+    torch.testing.assert_close(low, train_low.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(sparse, train_sparse.detach(), rtol=1e-4, atol=1e-5)
+    # both thresholds bite: some zeros in S, L of low but non-zero rank
+    rank = torch.linalg.matrix_rank(as_matrix(low, mode))
+    assert (sparse == 0).any() and 0 < rank.max() < min(as_matrix(low, mode).shape[-2:])
+
+
 # ---------------------------------------------------------------------------------- PCP
 
 
@@ -281,7 +365,8 @@ def test_checkpoint_round_trip_and_layer_statistics():
     torch.testing.assert_close(again(x)[0], model(x)[0])
     stats = layer_statistics(model, x, batch_size=1)
     assert stats["singular_values"].shape == (3, 6)  # one per frame of the Casorati matrix
-    _, _, layers = model(x, return_layers=True)
+    with torch.inference_mode():  # the kernels layer_statistics runs
+        _, _, layers = model(x, return_layers=True)
     s = torch.linalg.svdvals(as_matrix(layers[1][0], "video")).mean(0)
     np.testing.assert_allclose(stats["singular_values"][1], s.detach().numpy(), rtol=1e-5)
     s_last = layers[-1][1]
