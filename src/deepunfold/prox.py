@@ -149,13 +149,13 @@ def _svt_gram(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
             g.shape[:-2]
         )
         if bool(single.all()):
-            lam, v = (a.double() for a in torch.linalg.eigh(g))
+            lam, v = torch.linalg.eigh(g)
         else:
             g = gram(torch.float64)
             lam, v = torch.linalg.eigh(g) if not bool(single.any()) else _mixed_eigh(g, single)
     sigma = lam.clamp_min(0.0).sqrt()
-    t = t.unsqueeze(-1)
-    h = torch.where(sigma > t, 1.0 - t / torch.maximum(sigma, t), torch.zeros_like(sigma))
+    t = t.to(sigma.dtype).unsqueeze(-1)
+    h = (sigma - t).clamp_min(0.0) / sigma.clamp_min(torch.finfo(sigma.dtype).tiny)
     # eigenvalues come in ascending order: only the last k, those above tau, enter M
     k = int((h > 0).sum(-1).max()) if h.numel() else 0
     v, h = v[..., v.shape[-1] - k :], h[..., h.shape[-1] - k :]

@@ -134,10 +134,11 @@ def sparse_prox(x: torch.Tensor, tau, prox: str, mode: str) -> torch.Tensor:
         return soft_threshold(x, tau)
     if prox == "l12":
         # groups along the innermost, contiguous dimension: torch's vector norm over a strided
-        # dimension is over ten times slower (same values, only the memory order differs)
+        # dimension is over ten times slower (same values, only the memory order differs);
+        # the group dimension is swapped with the flattened ones after it (a 2-D transpose)
         d = _group_dim(mode) % x.ndim
-        inner = x.movedim(d, -1).contiguous()
-        return group_soft_threshold(inner, tau, dim=-1).movedim(-1, d)
+        inner = x.flatten(d + 1).mT.contiguous()
+        return group_soft_threshold(inner, tau, dim=-1).mT.reshape(x.shape)
     raise ValueError(f"unknown sparse prox {prox!r}; expected one of {PROXES}")
 
 
