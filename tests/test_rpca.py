@@ -222,17 +222,16 @@ def test_svt_gram_route_float32_error_bound(shape):
     assert torch.all(err_svd <= 10 * eps)  # the SVD route's error, for comparison
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_inference_convolution_is_conv2d(channels):
+@pytest.mark.parametrize(("channels", "size"), [(1, 5), (3, 5), (3, 1), (2, 17)])
+def test_inference_convolution_is_conv2d(channels, size):
     from deepunfold.rpca import _conv2d
 
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(5, channels, 16, 16, generator=g)
-    w = torch.randn(2, channels, 5, 5, generator=g)
+    x = torch.randn(5, channels, 24, 24, generator=g)
+    w = torch.randn(2, channels, size, size, generator=g)
+    ref = torch.nn.functional.conv2d(x.double(), w.double(), padding=size // 2)
     with torch.no_grad():
-        torch.testing.assert_close(
-            _conv2d(x, w, 2), torch.nn.functional.conv2d(x, w, padding=2), rtol=1e-5, atol=1e-5
-        )
+        torch.testing.assert_close(_conv2d(x, w, size // 2).double(), ref, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("prox", ["l1", "l12"])

@@ -223,6 +223,7 @@ def _conv2d(x: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor
         not torch.is_grad_enabled()
         and x.dtype == torch.float32
         and x.device.type == "cpu"
+        and max(weight.shape[-2:]) <= 16  # NNPACK's largest kernel
         and torch._nnpack_available()
     ):
         return torch._nnpack_spatial_convolution(
