@@ -78,11 +78,11 @@ def svt(x: torch.Tensor, tau, stable_grad: bool = False, method: str = "svd") ->
             same map from the eigendecomposition of the Gram matrix of the smaller side,
             :math:`X^\top X = V \operatorname{diag}(\sigma^2) V^\top` (for tall ``X``), as
             :math:`\operatorname{SVT}_\tau(X) = X\, V \operatorname{diag}(\max(1 - \tau/\sigma,
-            0)) V^\top` (:func:`_svt_gram`); the Gram matrix and its eigendecomposition are
-            computed in float64, so the result agrees with the SVD route to the input's
-            rounding. It is several times faster for tall matrices (a 4096 x 20 Casorati
-            matrix: a 20 x 20 eigenproblem instead of an SVD) and faster for small square
-            ones; forward only (it refuses inputs that need a gradient).
+            0)) V^\top` (:func:`_svt_gram`, which also gives its precision: the SVD route's
+            rounding error times at most :math:`\sigma_1/\tau`, float64 where that would
+            exceed 100). Faster for tall matrices (a 4096 x 20 Casorati matrix: a 20 x 20
+            eigenproblem instead of an SVD) and, in float32, for small square ones; forward
+            only (it refuses inputs that need a gradient).
     """
     if x.ndim < 2:
         raise ValueError(f"svt needs at least a 2-D input, got shape {tuple(x.shape)}")
