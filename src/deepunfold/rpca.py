@@ -309,7 +309,7 @@ class UnfoldedRPCA(nn.Module):
 
         The same maps are computed with and without gradients, by different kernels: with
         gradients the SVT is an SVD with the stable backward (:func:`~deepunfold.prox.svt`),
-        without (inference) it goes through the float64 Gram matrix (``method="gram"``) and
+        without (inference) it goes through the Gram matrix (``method="gram"``) and
         the convolutions through NNPACK (:func:`_conv2d`). Layer 1 convolves only ``X``,
         since :math:`L^0 = S^0 = 0`.
         """
