@@ -250,14 +250,19 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
     from :math:`w` or, for entering atoms, from :math:`g`. The exact minimiser :math:`v` of
     the sign-fixed quadratic :math:`\|z - A_S v\|^2 + \lambda s^\top v` is computed by
     Cholesky; entering atoms whose :math:`v_j` has the wrong sign are left out and :math:`v`
-    is recomputed once, with the same factor (:func:`_drop_from_solution`) unless
-    :math:`G_{SS}` was singular; those still of the wrong sign stay at 0. Candidates: :math:`v`, the
-    first ``n_cross`` zero crossings on the segment :math:`[w, v]`, and the projection of
-    :math:`v` (every coordinate whose sign disagrees with :math:`s` set to 0, which drops many
-    atoms at once). The objective is evaluated exactly at each (its smooth part is a quadratic
-    in the step along the segment) and the best is kept if it is not worse than ``w``, so the
-    objective never increases. Returns the new codes.
+    is recomputed with the same factor (:func:`_drop_from_solution`, unless :math:`G_{SS}`
+    was singular); those still of the wrong sign stay at 0. Candidates: :math:`v`, the first
+    ``n_cross`` zero crossings on the segment :math:`[w, v]`, and the refit of :math:`v`
+    without every atom whose sign disagrees with :math:`s` (same factor; coordinates still
+    disagreeing are then set to 0), which drops many atoms at once and usually lands on the
+    minimiser when the support was nearly right. The objective is evaluated exactly at each
+    (its smooth part is a quadratic in the step along the segment) and the best is kept if it
+    is not worse than ``w``, so the objective never increases. Everything is computed in the
+    dtype of ``Ge`` (float32 for a cheap first round); returns the new codes in the dtype of
+    ``w``.
     """
+    w_in, dt = w, Ge.dtype
+    c, zz, w, g, lam = (x.to(dt) for x in (c, zz, w, g, lam))
     n = w.shape[1]
     lam_col = lam.unsqueeze(-1)
     viol = (g if nonneg else g.abs()) - lam_col
@@ -281,7 +286,8 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
     Gs = torch.from_numpy(Ge.numpy()[idx_np[:, :, None], idx_np[:, None, :]])
     L, ridged = _cholesky(Gs)
     rhs = cS - 0.5 * lam_col * sS
-    vS = _chol_solve(L, rhs)
+    v_full = _chol_solve(L, rhs)
+    vS = v_full.clone()
     wrong = entering & (torch.sign(vS) != sS)
     if bool(wrong.any()):  # the minimiser without the wrong-sign entering atoms
         rows = wrong.any(-1) & ~ridged
@@ -297,8 +303,14 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
         vS = torch.where(entering & (torch.sign(vS) != sS), 0.0, vS)
     # F(w + t d) = f0 + t f1 + t^2 f2 + lam |w + t d|_1 on the segment to v
     dS = vS - wS
-    Gw = (Gs @ wS.unsqueeze(-1)).squeeze(-1)
-    Gd = (Gs @ dS.unsqueeze(-1)).squeeze(-1)
+    # refit with every atom whose sign disagrees with s dropped (same factor), then project
+    drop = valid & (torch.sign(vS) != sS)
+    proj = vS.clone()
+    rows = drop.any(-1) & ~ridged
+    if bool(rows.any()):
+        proj[rows] = _drop_from_solution(L[rows], v_full[rows], drop[rows])
+    proj = torch.where(torch.sign(proj) == sS, proj, 0.0)
+    Gw, Gd, Gp = (Gs @ torch.stack([wS, dS, proj], dim=-1)).unbind(-1)  # one pass over Gs
     f0 = zz - 2 * (cS * wS).sum(-1) + (wS * Gw).sum(-1)
     f1 = 2 * (dS * (Gw - cS)).sum(-1)
     f2 = (dS * Gd).sum(-1)
@@ -314,8 +326,7 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
         pts = pts.clamp_min(0.0)
     F = f0.unsqueeze(1) + t * f1.unsqueeze(1) + t * t * f2.unsqueeze(1)
     F = F + lam_col * pts.abs().sum(-1)
-    proj = torch.where(torch.sign(vS) == sS, vS, 0.0)
-    F_proj = zz - 2 * (cS * proj).sum(-1) + (proj * (Gs @ proj.unsqueeze(-1)).squeeze(-1)).sum(-1)
+    F_proj = zz - 2 * (cS * proj).sum(-1) + (proj * Gp).sum(-1)
     F = torch.cat([F, (F_proj + lam * proj.abs().sum(-1)).unsqueeze(1)], dim=1)
     pts = torch.cat([pts, proj.unsqueeze(1)], dim=1)
     best = F.argmin(-1)
@@ -326,7 +337,7 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
     new_w = w.new_zeros(w.shape[0], 2 * n).scatter(1, idx, new_S)[:, :n]
     # near the minimiser the objective changes below its rounding: accept ties within it
     slack = 64 * torch.finfo(F_now.dtype).eps * F_now.abs()
-    return torch.where((F_best <= F_now + slack).unsqueeze(-1), new_w, w)
+    return torch.where((F_best <= F_now + slack).unsqueeze(-1), new_w.to(w_in.dtype), w_in)
 
 
 def lasso_active_set(
@@ -336,7 +347,7 @@ def lasso_active_set(
     *,
     nonneg: bool = False,
     tol: float = 1e-9,
-    warm_iter: int = 60,
+    warm_iter: int = 45,
     bulk_rounds: int = 8,
     max_rounds: int = 200,
     chunk_size: int = 500,
@@ -349,7 +360,8 @@ def lasso_active_set(
 
     1. ``warm_iter`` FISTA iterations in float32 (:func:`deepunfold.solvers.fista`, step
        :math:`1/L`) from zero give an approximate support and signs;
-    2. batched feature-sign rounds in float64 (:func:`_feature_sign_round`): on the support
+    2. batched feature-sign rounds (:func:`_feature_sign_round`; the first in float32, the
+       others in float64): on the support
        plus the KKT violators, the sign-fixed quadratic is minimised exactly (batched
        Cholesky of :math:`G_{SS}`, :math:`G = A^\top A`) and the best of the points on the
        segment to it and its sign projection is kept, so the objective never increases;
@@ -384,6 +396,7 @@ def lasso_active_set(
     A = A.to(torch.float64)
     G = A.T @ A
     Ge = _extended_gram(G)
+    Ge32 = Ge.to(torch.float32)
     A32 = A.to(torch.float32)
     step = 1.0 / lipschitz_constant(A)
     out = torch.zeros(z.shape[0], A.shape[1], dtype=torch.float64)
@@ -422,7 +435,14 @@ def lasso_active_set(
             for part in torch.argsort(size).split(sub_batch):
                 ids = todo[part]
                 w[ids] = _feature_sign_round(
-                    Ge, c[ids], zz[ids], w_old[part], g[part], lam_b[ids], nonneg, single[ids]
+                    Ge32 if r == 0 else Ge,
+                    c[ids],
+                    zz[ids],
+                    w_old[part],
+                    g[part],
+                    lam_b[ids],
+                    nonneg,
+                    single[ids],
                 )
             stuck = (w[todo] == w_old).all(-1)
             single[todo[stuck]] = True
