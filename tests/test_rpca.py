@@ -258,7 +258,8 @@ def test_inference_forward_equals_training_forward(mode, prox):
 # ---------------------------------------------------------------------------------- PCP
 
 
-def test_pcp_recovers_low_rank_plus_sparse_exactly():
+@pytest.mark.parametrize("svt_method", ["gram", "svd"])
+def test_pcp_recovers_low_rank_plus_sparse_exactly(svt_method):
     """Candes et al. (2011), table 1 setting: n = 500, rank 5 %, 5 % corruptions of +-1."""
     n, r = 500, 25
     g = torch.Generator().manual_seed(0)
@@ -268,12 +269,27 @@ def test_pcp_recovers_low_rank_plus_sparse_exactly():
     support = torch.rand(n, n, generator=g, dtype=torch.float64) < 0.05
     signs = torch.where(torch.rand(n, n, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
     sparse = support * signs
-    res = pcp((low + sparse)[None], tol=1e-7)
+    res = pcp((low + sparse)[None], tol=1e-7, svt_method=svt_method)
     assert bool(res.converged[0])
     err = torch.linalg.matrix_norm(res.low_rank[0] - low) / torch.linalg.matrix_norm(low)
     assert err < 1e-5, float(err)
     assert numerical_rank(res.low_rank, 1e-6)[0] == r
     assert torch.equal(res.sparse[0].abs() > 0.5, support)
+
+
+def test_pcp_svt_methods_agree():
+    """The Gram route (default) takes the SVD route's iterations to the same point."""
+    g = torch.Generator().manual_seed(2)
+    low = torch.randn(4, 64, 3, generator=g, dtype=torch.float64) @ torch.randn(
+        4, 3, 20, generator=g, dtype=torch.float64
+    )
+    sparse = (torch.rand(4, 64, 20, generator=g) < 0.05).double() * 3.0
+    x = low + sparse
+    gram, svd = pcp(x, svt_method="gram"), pcp(x, svt_method="svd")
+    assert torch.equal(gram.iterations, svd.iterations)
+    assert bool(gram.converged.all())
+    err = torch.linalg.matrix_norm(gram.low_rank - svd.low_rank) / torch.linalg.matrix_norm(x)
+    assert float(err.max()) < 1e-8
 
 
 def test_pcp_batch_equals_single():

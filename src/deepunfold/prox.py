@@ -259,9 +259,11 @@ def group_soft_threshold(x: torch.Tensor, tau, dim: int = -2, eps: float = 0.0) 
         eps: optional smoothing added to the norm (0 gives the exact prox).
     """
     tau = _as_threshold(tau, x)
-    norm = torch.linalg.vector_norm(x, dim=dim, keepdim=True)
+    # the sum of squares, not vector_norm: over a non-innermost dim it is several times
+    # faster. The clamp keeps sqrt's gradient finite at all-zero groups (they are zeroed
+    # anyway) and guards the division.
+    norm = x.square().sum(dim, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny).sqrt()
     if eps:
         norm = norm + eps
-    # where the norm is tiny the group is zeroed anyway; clamp only guards the division
-    scale = torch.relu(1.0 - tau / norm.clamp_min(torch.finfo(x.dtype).tiny))
+    scale = torch.relu(1.0 - tau / norm)
     return x * scale
