@@ -14,7 +14,7 @@ The reference is scikit-learn's ``sparse_encode(algorithm="lasso_lars", alpha=la
 (same minimiser: its objective is half ours). LARS is sequential per signal, so it is timed on
 a random subset (``--sklearn-signals``) and its time per signal is scaled to the full set; the
 objectives are compared on that subset, signal by signal. Our solver (``active_set``:
-``deepunfold.sparse_concepts.lasso_active_set``, 45 float32 FISTA iterations, then batched
+``deepunfold.sparse_concepts.lasso_active_set``, float32 FISTA warm start, then batched
 feature-sign rounds with exact Cholesky solves until every KKT violation is below 1e-9 lambda)
 runs on all signals. Both are timed in the same run, on the same threads (use ``--threads 1``:
 LARS is single-threaded per signal, and the machine is shared); the ratio of the times per
