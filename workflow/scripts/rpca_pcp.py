@@ -28,7 +28,8 @@ with torch.inference_mode():
     start = time.perf_counter()
     for i in range(0, len(x), batch):
         xb = as_matrix(x[i : i + batch], mode).double()
-        results.append(pcp(xb, tol=c["tol"], max_iter=c["max_iter"], rho=c["rho"], svt_method=c["svt"]))
+        res = pcp(xb, tol=c["tol"], max_iter=c["max_iter"], rho=c["rho"], svt_method=c["svt"])
+        results.append(res)
     seconds = (time.perf_counter() - start) / len(x)
 
 low_hat = from_matrix(torch.cat([r.low_rank for r in results]), mode, x.shape).float()
