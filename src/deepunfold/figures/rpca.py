@@ -175,17 +175,23 @@ def _method_labels(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _grouped_bars(ax, methods: pd.DataFrame, key: str):
-    """One bar per method label and arrangement; returns the labels and modes, in order."""
+    """One bar per method label and arrangement.
+
+    Returns ``{mode: (rows, positions)}``: each arrangement's rows indexed by label, in the
+    order of the bars, and the bars' x positions.
+    """
     labels = list(dict.fromkeys(methods["label"]))
     modes = list(dict.fromkeys(methods["mode"]))
     width = 0.8 / len(modes)
+    bars = {}
     for j, mode in enumerate(modes):
         sub = methods[methods["mode"] == mode].set_index("label").reindex(labels)
         pos = np.arange(len(labels)) + (j - (len(modes) - 1) / 2) * width
         ax.bar(pos, sub[key], width, label=f"{mode} arrangement")
+        bars[mode] = (sub, pos)
     ax.set_xticks(np.arange(len(labels)))
     ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=8)
-    return labels, modes
+    return bars
 
 
 def plot_comparison(table: pd.DataFrame):
@@ -214,15 +220,11 @@ def plot_timing(timing: pd.DataFrame):
     """Wall-clock time per test sample of every method (log scale), speed-up over PCP on top."""
     methods = _method_labels(timing)
     fig, ax = new_figure(width=6.4, height=4.0)
-    labels, modes = _grouped_bars(ax, methods, "time_per_sample_ms")
-    width = 0.8 / len(modes)
-    for j, mode in enumerate(modes):
-        sub = methods[methods["mode"] == mode].set_index("label").reindex(labels)
-        for i, label in enumerate(labels):
-            ms, speedup = sub.loc[label, "time_per_sample_ms"], sub.loc[label, "speedup_vs_pcp"]
-            if label != "PCP" and np.isfinite(speedup):
-                x = i + (j - (len(modes) - 1) / 2) * width
-                ax.annotate(f"{speedup:.1f}x", (x, ms), ha="center", va="bottom", fontsize=7)
+    for sub, pos in _grouped_bars(ax, methods, "time_per_sample_ms").values():
+        for x, (label, row) in zip(pos, sub.iterrows(), strict=True):
+            if label != "PCP" and np.isfinite(row["speedup_vs_pcp"]):
+                ax.annotate(f"{row['speedup_vs_pcp']:.1f}x", (x, row["time_per_sample_ms"]),
+                            ha="center", va="bottom", fontsize=7)  # fmt: skip
     ax.set_yscale("log")
     ax.set_ylabel("time per sample (ms, log scale; one thread)")
     ax.legend(fontsize=7)
