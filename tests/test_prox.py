@@ -27,6 +27,23 @@ def test_soft_threshold_closed_form_and_subgradient(dtype):
     assert torch.all(r[~nz].abs() <= tau + tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_soft_threshold_paths_agree_and_learned_threshold_gets_gradient(dtype):
+    """One threshold without a gradient takes the fused kernel; a per-entry or learned one
+    the formula. Same values, bit for bit, and the same gradient with respect to x."""
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(8, 50, generator=g, dtype=dtype) * 2).requires_grad_()
+    tau = torch.tensor(0.6, dtype=dtype, requires_grad=True)  # learned: formula path
+    slow = soft_threshold(x, tau)
+    fast = soft_threshold(x, tau.detach())  # fused path
+    assert torch.equal(fast, slow)
+    assert torch.equal(fast, soft_threshold(x, tau.detach().expand(8, 50)))  # per entry
+    (gx_slow, gt) = torch.autograd.grad(slow.sum(), (x, tau))
+    (gx_fast,) = torch.autograd.grad(fast.sum(), x)
+    assert torch.equal(gx_fast, gx_slow)
+    assert gt == -torch.sign(slow).sum()  # d/dtau of sign(x)(|x| - tau)
+
+
 def test_soft_threshold_nonneg_and_broadcast():
     x = torch.tensor([[-2.0, 0.5, 3.0], [1.0, -1.0, 0.1]])
     tau = torch.tensor([[1.0], [0.05]])

@@ -323,9 +323,20 @@ class UnfoldedRPCA(nn.Module):
         layers = []
         tau = self.thresholds
         grad = torch.is_grad_enabled()
+        if not grad:
+            # inference: one input buffer [L, S, X] per call, X written once and L, S copied
+            # in after each layer (stacking them anew costs a fresh multi-MB allocation per
+            # layer); plain-number thresholds take the fused soft threshold
+            buffer = x.new_empty(b * f, 3, h, w)
+            buffer[:, 2] = x.reshape(b * f, h, w)
+            tau = tau.detach()
         for k in range(self.n_layers):
             if k == 0:  # L^0 = S^0 = 0: only C_3 * X and K_3 * X
                 out = _conv2d(x.reshape(b * f, 1, h, w), self.weight[0, :, 2:], pad)
+            elif not grad:
+                buffer[:, 0] = low.reshape(b * f, h, w)
+                buffer[:, 1] = sparse.reshape(b * f, h, w)
+                out = _conv2d(buffer, self.weight[k], pad)
             else:
                 inp = torch.stack([low, sparse, x], dim=2).reshape(b * f, 3, h, w)
                 out = _conv2d(inp, self.weight[k], pad)
