@@ -30,9 +30,12 @@ Solvers (:func:`sparse_code`):
 * ``"fista"``: accelerated proximal gradient (:func:`deepunfold.solvers.fista`),
 * ``"active_set"``: the fast solver for this shape (many signals, ~1,000 atoms, sparse
   solutions), :func:`lasso_active_set`: a few FISTA iterations find an approximate support;
-  batched *feature-sign* steps (exact Cholesky solves on the support with fixed signs, a
-  line search over sign changes, all KKT violators entering at once) make it exact; every
-  signal stops as soon as its KKT violation is below the tolerance.
+  batched *feature-sign* steps (exact Cholesky solves on the support with fixed signs, the
+  best of the sign changes on the way and the sign projection, all KKT violators entering at
+  once) make it exact; every signal stops as soon as its KKT violation is below the tolerance.
+  Signals whose support comes near the rank of the dictionary (small lambda) follow a
+  decreasing sequence of lambdas from zero instead (continuation), which keeps every step's
+  support well below the rank.
 """
 
 from __future__ import annotations
@@ -149,44 +152,84 @@ def duality_gap(
 def _pad_supports(mask: torch.Tensor):
     """Indices of the True entries of each row, padded to the longest row.
 
-    Returns ``(idx, valid)``: ``(batch, p)`` long indices (padding points at column 0, so
-    gathered padding must be masked with ``valid``) and the ``(batch, p)`` bool mask of real
-    entries.
+    Returns ``(idx, valid)``: ``(batch, p)`` long indices and the ``(batch, p)`` bool mask of
+    real entries. Padding position ``j`` points at column ``c + j`` (``c = mask.shape[1]``), a
+    column of the identity block of the extended Gram matrix (:func:`_extended_gram`), so a
+    gathered Gram block is the identity on its padding and needs no masking.
     """
+    n = mask.shape[1]
     counts = mask.sum(-1)
     p = int(counts.max()) if mask.numel() else 0
     # stable sort puts True entries first in their original order
     order = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True)[:, :p]
-    valid = torch.arange(p, device=mask.device).unsqueeze(0) < counts.unsqueeze(-1)
-    return torch.where(valid, order, torch.zeros_like(order)), valid
+    pos = torch.arange(p, device=mask.device).unsqueeze(0)
+    valid = pos < counts.unsqueeze(-1)
+    return torch.where(valid, order, n + pos), valid
 
 
-def _solve_on_support(Gs, cS, valid, signs, mu):
-    r"""Batched exact solve of :math:`G_{SS} v_S = c_S - \mu s_S` (Cholesky, padded).
+def _extended_gram(G: torch.Tensor) -> torch.Tensor:
+    """``blockdiag(G, I_c)``: the Gram matrix with one identity column per padding position."""
+    n = G.shape[0]
+    Ge = torch.zeros(2 * n, 2 * n, dtype=G.dtype, device=G.device)
+    Ge[:n, :n] = G
+    Ge.diagonal()[n:] = 1.0
+    return Ge
 
-    ``Gs`` is the gathered ``(b, p, p)`` Gram block and ``cS`` the ``(b, p)`` correlations of
-    the padded supports; entries outside ``valid`` get an identity row/column and a zero
-    right-hand side, so they solve to 0. A tiny ridge rescues the rare singular
-    :math:`G_{SS}` (a support larger than the rank).
+
+def _cholesky(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Batched lower Cholesky factors of symmetric positive (semi)definite ``M``.
+
+    NumPy's batched LAPACK call is about twice as fast as torch's here. If a factorisation
+    fails, a tiny ridge, a little above rounding and grown until it succeeds, rescues the rare
+    singular :math:`G_{SS}` (a support larger than the rank). Returns ``(L, ridged)``, the
+    factors and which matrices needed the ridge or are numerically singular.
     """
-    vv = valid.unsqueeze(-1) & valid.unsqueeze(-2)
-    M = torch.where(vv, Gs, torch.zeros((), dtype=Gs.dtype))
-    M = M + torch.diag_embed((~valid).to(Gs.dtype))
-    rhs = torch.where(valid, cS - mu * signs, torch.zeros((), dtype=Gs.dtype))
-    L, info = torch.linalg.cholesky_ex(M)
-    bad = info != 0
-    # a ridge a little above rounding, grown until the factorisation succeeds
+    try:
+        L = torch.from_numpy(np.linalg.cholesky(M.numpy()))
+        # a pivot near rounding means M is numerically singular: treat it as a failure
+        piv = L.diagonal(dim1=-2, dim2=-1).pow(2)
+        bad = piv.amin(-1) <= 1e-12 * piv.amax(-1)
+    except np.linalg.LinAlgError:
+        L, bad = torch.zeros_like(M), torch.ones(M.shape[0], dtype=torch.bool)
+    ridged = bad.clone()
     scale = max(1e-10, 100 * torch.finfo(M.dtype).eps * M.shape[-1])
-    eye = torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
     while bool(bad.any()):
-        Mb = M[bad]
+        Mb = M[bad].clone()
         ridge = scale * Mb.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1.0)
-        Lb, info_b = torch.linalg.cholesky_ex(Mb + ridge[:, None, None] * eye)
+        Mb.diagonal(dim1=-2, dim2=-1).add_(ridge.unsqueeze(-1))
+        Lb, info_b = torch.linalg.cholesky_ex(Mb)
         L[bad] = Lb
         bad[bad.clone()] = info_b != 0
         scale *= 100
-    v = torch.cholesky_solve(rhs.unsqueeze(-1), L).squeeze(-1)
-    return torch.where(valid, v, torch.zeros_like(v))
+    return L, ridged
+
+
+def _chol_solve(L: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solve :math:`L L^T x = r` for ``(b, p)`` or ``(b, p, k)`` right-hand sides."""
+    vec = rhs.ndim == 2
+    y = torch.linalg.solve_triangular(L, rhs.unsqueeze(-1) if vec else rhs, upper=False)
+    x = torch.linalg.solve_triangular(L.mT, y, upper=True)
+    return x.squeeze(-1) if vec else x
+
+
+def _drop_from_solution(L, v, drop):
+    r"""Minimiser of the same quadratic with the ``drop`` coordinates fixed at 0.
+
+    ``v = G^{-1} r`` with ``G = L L^T``; with :math:`E` the unit columns of the dropped
+    coordinates, the constrained minimiser is :math:`v - G^{-1}E\,(E^\top G^{-1}E)^{-1}
+    E^\top v` (a Schur-complement correction reusing the factor instead of refactorising).
+    """
+    counts = drop.sum(-1)
+    k = int(counts.max())
+    pos = torch.argsort((~drop).to(torch.int8), dim=-1, stable=True)[:, :k]  # (b, k)
+    ok = torch.arange(k).unsqueeze(0) < counts.unsqueeze(-1)
+    E = (torch.arange(drop.shape[1]).view(1, -1, 1) == pos.unsqueeze(1)) & ok.unsqueeze(1)
+    X = _chol_solve(L, E.to(v.dtype))  # (b, p, k)
+    K = X.gather(1, pos.unsqueeze(-1).expand(-1, -1, k))  # (b, k, k) = E^T G^{-1} E
+    okk = ok.unsqueeze(-1) & ok.unsqueeze(-2)
+    K = torch.where(okk, K, torch.diag_embed((~ok).to(v.dtype)))
+    mu = torch.linalg.solve(K, torch.where(ok, v.gather(1, pos), 0.0))
+    return torch.where(drop, 0.0, v - (X @ mu.unsqueeze(-1)).squeeze(-1))
 
 
 def _sparse_gram_product(w: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
@@ -200,80 +243,121 @@ def _kkt_from_correlation(g, w, lam, nonneg):
     return torch.where(on, (g - lam * torch.sign(w)).abs(), v_off).amax(-1)
 
 
-def _feature_sign_round(G, c, zz, w, g, lam, nonneg, n_cross=8, max_resolve=2, fast=False):
+def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
     r"""One batched feature-sign step (Lee et al., 2007) with many atoms entering at once.
 
-    With :math:`g = 2(c - Gw)` (:math:`c = A^\top z`, :math:`G = A^\top A`): the support
-    :math:`S` is the current non-zeros plus the entering atoms :math:`|g_j| > \lambda`, with
-    signs from :math:`w` or, for entering atoms, from :math:`g`. The exact minimiser
-    :math:`v` of the sign-fixed quadratic :math:`\|z - A_S v\|^2 + \lambda s^\top v` is
-    computed by Cholesky. Entering atoms whose :math:`v_j` has the wrong sign are dropped and
-    :math:`v` recomputed (``max_resolve`` times); after that only the most violating atom
-    enters, whose sign is then right (Schur complement), so the direction :math:`v - w`
-    descends. The objective is evaluated exactly at :math:`v` and at the first ``n_cross``
-    zero crossings on the segment :math:`[w, v]`; the best point is kept if it is better than
-    ``w``. ``fast=True`` solves in float32 (early rounds, far from the minimiser);
-    the objective is always evaluated in the dtype of ``w``. Returns the new codes.
+    With :math:`g = 2(c - Gw)` (:math:`c = A^\top z`, :math:`G = A^\top A`, ``Ge`` its
+    extension by :func:`_extended_gram`): the support :math:`S` is the current non-zeros plus
+    the entering atoms :math:`|g_j| > \lambda` (for rows flagged ``single`` only the most
+    violating one, whose sign is then right: the classic, always-progressing step), with signs
+    from :math:`w` or, for entering atoms, from :math:`g`. The exact minimiser :math:`v` of
+    the sign-fixed quadratic :math:`\|z - A_S v\|^2 + \lambda s^\top v` is computed by
+    Cholesky; entering atoms whose :math:`v_j` has the wrong sign are left out and :math:`v`
+    is recomputed with the same factor (:func:`_drop_from_solution`, unless :math:`G_{SS}`
+    was singular); those still of the wrong sign stay at 0. Candidates: :math:`v`, the first
+    ``n_cross`` zero crossings on the segment :math:`[w, v]`, and the refit of :math:`v`
+    without every atom whose sign disagrees with :math:`s` (same factor; coordinates still
+    disagreeing are then set to 0), which drops many atoms at once and usually lands on the
+    minimiser when the support was nearly right. The objective is evaluated exactly at each
+    (its smooth part is a quadratic in the step along the segment) and the best is kept if it
+    is not worse than ``w``, so the objective never increases. Everything is computed in the
+    dtype of ``Ge`` (float32 for a cheap first round); returns the new codes in the dtype of
+    ``w``.
     """
-    mu = lam / 2.0
-    viol = (g if nonneg else g.abs()) - lam
+    w_in, dt = w, Ge.dtype
+    c, zz, w, g, lam = (x.to(dt) for x in (c, zz, w, g, lam))
+    n = w.shape[1]
+    lam_col = lam.unsqueeze(-1)
+    viol = (g if nonneg else g.abs()) - lam_col
     enter = (w == 0) & (viol > 0)
-    mask = (w != 0) | enter
-    idx, valid = _pad_supports(mask)
-    wS = torch.where(valid, w.gather(1, idx), torch.zeros((), dtype=w.dtype))
-    gS = g.gather(1, idx)
+    if bool(single.any()):
+        top = torch.where(enter, viol, -math.inf).argmax(-1, keepdim=True)
+        only_top = torch.zeros_like(enter).scatter(1, top, True)
+        enter = torch.where(single.unsqueeze(-1), enter & only_top, enter)
+    idx, valid = _pad_supports((w != 0) | enter)
+    real = idx.clamp_max(n - 1)
+    wS = torch.where(valid, w.gather(1, real), 0.0)
+    cS = torch.where(valid, c.gather(1, real), 0.0)
     entering = (wS == 0) & valid
-    sS = torch.ones_like(wS) if nonneg else torch.where(entering, torch.sign(gS), torch.sign(wS))
-    sS = torch.where(valid, sS, torch.zeros_like(sS))
-    use = valid.clone()
-    # the Gram block is gathered once per round; the solves below only change the mask
-    Gs = G[idx.unsqueeze(-1), idx.unsqueeze(-2)]
-    cS = c.gather(1, idx)
-    Gx, cx = (Gs, cS) if not fast else (Gs.to(torch.float32), cS.to(torch.float32))
-    for attempt in range(max_resolve + 2):
-        vS = _solve_on_support(Gx, cx, use, sS.to(Gx.dtype), mu).to(w.dtype)
-        wrong = entering & use & (torch.sign(vS) != sS)
-        if not bool(wrong.any()) or attempt == max_resolve + 1:
-            break
-        rows = wrong.any(-1, keepdim=True)
-        if attempt < max_resolve:
-            use = use & ~wrong
-        else:  # last resort on the offending rows: only the most violating atom enters
-            score = torch.where(entering, viol.gather(1, idx), torch.full_like(wS, -math.inf))
-            top = torch.zeros_like(use).scatter(1, score.argmax(-1, keepdim=True), True)
-            use = torch.where(rows, valid & (~entering | top), use)
-    # atoms left out of the solve stay at their current value 0 (they were entering)
-    dS = torch.where(use, vS - wS, torch.zeros_like(wS))
-    t_cross = torch.where((dS != 0) & use, -wS / dS, torch.full_like(dS, math.inf))
-    t_cross = torch.where((t_cross > 0) & (t_cross < 1), t_cross, torch.full_like(dS, math.inf))
-    k = min(n_cross, t_cross.shape[1])
-    first = t_cross.topk(k, dim=1, largest=False).values
+    if nonneg:
+        sS = valid.to(w.dtype)
+    else:
+        sS = torch.where(entering, torch.sign(g.gather(1, real)), torch.sign(wS))
+        sS = torch.where(valid, sS, 0.0)
+    # identity on the padding; NumPy's fancy indexing is about twice as fast as torch's
+    idx_np = idx.numpy()
+    Gs = torch.from_numpy(Ge.numpy()[idx_np[:, :, None], idx_np[:, None, :]])
+    L, ridged = _cholesky(Gs)
+    rhs = cS - 0.5 * lam_col * sS
+    v_full = _chol_solve(L, rhs)
+    vS = v_full.clone()
+    wrong = entering & (torch.sign(vS) != sS)
+    if bool(wrong.any()):  # the minimiser without the wrong-sign entering atoms
+        rows = wrong.any(-1) & ~ridged
+        if bool(rows.any()):
+            vS[rows] = _drop_from_solution(L[rows], vS[rows], wrong[rows])
+        # a singular block (ridged) makes that correction inaccurate: refactorise without them
+        rows = wrong.any(-1) & ridged
+        if bool(rows.any()):
+            keep = valid[rows] & ~wrong[rows]
+            M = Gs[rows] * (keep.unsqueeze(-1) & keep.unsqueeze(-2))
+            M.diagonal(dim1=-2, dim2=-1).add_((~keep).to(M.dtype))
+            vS[rows] = _chol_solve(_cholesky(M)[0], torch.where(keep, rhs[rows], 0.0))
+        vS = torch.where(entering & (torch.sign(vS) != sS), 0.0, vS)
+    # F(w + t d) = f0 + t f1 + t^2 f2 + lam |w + t d|_1 on the segment to v
+    dS = vS - wS
+    # refit with every atom whose sign disagrees with s dropped (same factor), then project
+    drop = valid & (torch.sign(vS) != sS)
+    proj = vS.clone()
+    rows = drop.any(-1) & ~ridged
+    if bool(rows.any()):
+        proj[rows] = _drop_from_solution(L[rows], v_full[rows], drop[rows])
+    proj = torch.where(torch.sign(proj) == sS, proj, 0.0)
+    Gw, Gd, Gp = (Gs @ torch.stack([wS, dS, proj], dim=-1)).unbind(-1)  # one pass over Gs
+    f0 = zz - 2 * (cS * wS).sum(-1) + (wS * Gw).sum(-1)
+    f1 = 2 * (dS * (Gw - cS)).sum(-1)
+    f2 = (dS * Gd).sum(-1)
+    t_cross = torch.where(dS != 0, -wS / dS, math.inf)
+    t_cross = torch.where((t_cross > 0) & (t_cross < 1), t_cross, math.inf)
+    first = t_cross.topk(min(n_cross, t_cross.shape[1]), dim=1, largest=False).values
     t = torch.cat([first, torch.ones_like(first[:, :1])], dim=1)  # (b, k + 1)
-    t = torch.where(torch.isfinite(t), t, torch.ones_like(t))
+    t = torch.where(torch.isfinite(t), t, 1.0)
     pts = wS.unsqueeze(1) + t.unsqueeze(-1) * dS.unsqueeze(1)  # (b, k + 1, p)
     # snap the crossing coordinate of each candidate to an exact zero
-    snap = (t_cross.unsqueeze(1) == t.unsqueeze(-1)) & use.unsqueeze(1)
-    pts = torch.where(snap | ~valid.unsqueeze(1), torch.zeros_like(pts), pts)
+    pts = torch.where(t_cross.unsqueeze(1) == t.unsqueeze(-1), 0.0, pts)
     if nonneg:
         pts = pts.clamp_min(0.0)
-    Gs = torch.where(valid.unsqueeze(-1) & valid.unsqueeze(-2), Gs, torch.zeros((), dtype=Gs.dtype))
-
-    def seed_objective(v):  # ||z - A_S v||^2 + lam ||v||_1 through the Gram matrix
-        quad = (v.unsqueeze(-2) @ Gs @ v.unsqueeze(-1)).squeeze(-1).squeeze(-1)
-        return zz - 2 * (cS * v).sum(-1) + quad + lam * v.abs().sum(-1)
-
-    F = torch.stack([seed_objective(pts[:, j]) for j in range(pts.shape[1])], dim=1)
+    F = f0.unsqueeze(1) + t * f1.unsqueeze(1) + t * t * f2.unsqueeze(1)
+    F = F + lam_col * pts.abs().sum(-1)
+    F_proj = zz - 2 * (cS * proj).sum(-1) + (proj * Gp).sum(-1)
+    F = torch.cat([F, (F_proj + lam * proj.abs().sum(-1)).unsqueeze(1)], dim=1)
+    pts = torch.cat([pts, proj.unsqueeze(1)], dim=1)
     best = F.argmin(-1)
     F_best = F.gather(1, best.unsqueeze(1)).squeeze(1)
-    F_now = seed_objective(wS)
+    F_now = f0 + lam * wS.abs().sum(-1)
     new_S = pts[torch.arange(pts.shape[0]), best]
-    # scatter into one spare column that absorbs the padding, then drop it
-    spare = torch.where(valid, idx, torch.full_like(idx, w.shape[1]))
-    new_w = w.new_zeros(w.shape[0], w.shape[1] + 1).scatter(1, spare, new_S)[:, :-1]
+    # padding positions scatter their zeros into the spare columns n.. 2n - 1
+    new_w = w.new_zeros(w.shape[0], 2 * n).scatter(1, idx, new_S)[:, :n]
     # near the minimiser the objective changes below its rounding: accept ties within it
     slack = 64 * torch.finfo(F_now.dtype).eps * F_now.abs()
-    keep = (F_best <= F_now + slack).unsqueeze(-1)
-    return torch.where(keep, new_w, w)
+    return torch.where((F_best <= F_now + slack).unsqueeze(-1), new_w.to(w_in.dtype), w_in)
+
+
+def _entry_lambda(g, w, m, lam, nonneg, below):
+    r"""The lambda below ``below`` at which ``m`` more atoms violate the KKT conditions.
+
+    At a point :math:`w` with correlation :math:`g`, lowering lambda to the :math:`(m+v+1)`-th
+    largest off-support :math:`|g_j|` (:math:`g_j` for the non-negative variant) makes ``m``
+    atoms enter besides the ``v`` already above ``below`` (the current stage's lambda; an
+    inexact stage solution may leave some). Per row, at least ``lam`` (the target) and below
+    ``below``, so every stage lowers lambda.
+    """
+    score = torch.where(w == 0, g if nonneg else g.abs(), -math.inf)
+    pos = m + (score > below.unsqueeze(-1)).sum(-1)
+    k = min(int(pos.max()) + 1, score.shape[1])
+    top = score.topk(k, dim=1).values
+    nxt = top.gather(1, pos.clamp_max(k - 1).unsqueeze(-1)).squeeze(-1)
+    return torch.minimum(nxt, below * (1 - 1e-9)).clamp_min(lam)
 
 
 def lasso_active_set(
@@ -283,11 +367,15 @@ def lasso_active_set(
     *,
     nonneg: bool = False,
     tol: float = 1e-9,
-    warm_iter: int = 100,
-    burst_iter: int = 20,
-    max_rounds: int = 100,
+    warm_iter: int = 45,
+    bulk_rounds: int = 8,
+    direct_frac: float = 0.6,
+    enter_min: int = 64,
+    enter_first: int = 150,
+    stage_tol: float = 0.3,
+    stage_rounds: int = 10,
+    max_rounds: int = 500,
     chunk_size: int = 500,
-    fast_until: float = 1e-2,
     sub_batch: int = 64,
     progress=None,
 ) -> tuple[torch.Tensor, dict]:
@@ -297,13 +385,29 @@ def lasso_active_set(
 
     1. ``warm_iter`` FISTA iterations in float32 (:func:`deepunfold.solvers.fista`, step
        :math:`1/L`) from zero give an approximate support and signs;
-    2. batched feature-sign rounds in float64 (:func:`_feature_sign_round`): on the support
-       plus the KKT violators, the sign-fixed quadratic is minimised exactly (batched
-       Cholesky of :math:`G_{SS}`, :math:`G = A^\top A`) and a line search over the zero
-       crossings keeps the best point, so the objective never increases;
+    2. batched feature-sign rounds (:func:`_feature_sign_round`; the first in float32, the
+       others in float64): on the support plus the KKT violators, the sign-fixed quadratic is
+       minimised exactly (batched Cholesky of :math:`G_{SS}`, :math:`G = A^\top A`) and the
+       best of the points on the segment to it and its sign projection is kept, so the
+       objective never increases; a signal whose round made no progress continues with one
+       entering atom per round (the classic feature-sign step, which always progresses);
     3. a signal leaves the batch once its KKT violation (:func:`kkt_violation`) is at most
-       ``tol * lam``; a signal whose round made no progress gets ``burst_iter`` FISTA
-       iterations (float64) from its current point.
+       ``tol * lam``.
+
+    Supports near the rank :math:`r` of :math:`A` (small lambda: about 400 non-zeros of 512
+    dimensions at lambda 0.01 on the benchmark instance) defeat step 2 from the warm start:
+    FISTA's early iterates have more than :math:`r` non-zeros, the sign-fixed quadratic on
+    such a support is unbounded along the null space of :math:`A_S`, and each round then only
+    reaches the first zero crossing, removing one atom. Signals whose warm start has more than
+    ``direct_frac * r`` non-zeros, or that are not converged after ``bulk_rounds`` rounds,
+    therefore take the *continuation* path: they start from zero and solve a decreasing
+    sequence of lambdas down to ``lam``, each stage starting from the previous stage's
+    solution, where the next lambda lets about ``enter_min`` (``enter_first`` for the first
+    stage) or, if larger, as many atoms as the support has enter, but never so many that the
+    support plus the entering atoms reaches :math:`0.95\,r` (half the room left). Stages above
+    ``lam`` stop at a KKT violation of ``stage_tol`` times their lambda (only the support
+    matters there); a stage that takes ``stage_rounds`` rounds restarts from its starting
+    point with half as many entering atoms.
 
     Where the rounds stop with zero violation the support and signs are those of the
     minimiser, so the codes are exact up to the rounding of the Cholesky solve.
@@ -314,86 +418,196 @@ def lasso_active_set(
         lam: lambda (seed scale).
         nonneg: constrain codes to be non-negative.
         tol: KKT tolerance relative to lambda.
-        warm_iter, burst_iter: FISTA iterations before the first round / on a stall.
+        warm_iter: FISTA iterations before the first round.
+        bulk_rounds: rounds from the warm start before a signal takes the continuation path.
+        direct_frac: warm starts with more non-zeros than this fraction of the rank take the
+            continuation path at once.
+        enter_min, enter_first: atoms entering per continuation stage (at least; first stage).
+        stage_tol: KKT tolerance (relative to the stage's lambda) of the stages above ``lam``.
+        stage_rounds: rounds after which a continuation stage restarts with a smaller step.
         max_rounds: feature-sign rounds per chunk.
         chunk_size: signals solved together (memory about ``chunk * support^2`` doubles).
-        fast_until: rounds solve in float32 while the median KKT violation of the batch is
-            above ``fast_until * lam``, then in float64.
         sub_batch: signals per feature-sign call, grouped by support size (less padding).
         progress: optional callable ``progress(n_done)`` called after each chunk.
 
     Returns:
-        ``(w, info)`` with the ``(batch, c)`` float64 codes and counters.
+        ``(w, info)`` with the ``(batch, c)`` float64 codes and counters: ``rounds``
+        (feature-sign rounds, summed over chunks), ``fista_iter`` (warm-start iterations),
+        ``stalls`` (rounds without progress), ``continuation`` (signals that took the
+        continuation path), ``stages`` (continuation stages completed), ``restarts``
+        (stages restarted with a smaller step) and ``unconverged`` (signals left above the
+        tolerance after ``max_rounds``).
     """
     z = z.to(torch.float64)
     A = A.to(torch.float64)
     G = A.T @ A
+    Ge = _extended_gram(G)
+    Ge32 = Ge.to(torch.float32)
     A32 = A.to(torch.float32)
     step = 1.0 / lipschitz_constant(A)
-    mu = lam / 2.0
+    ev = torch.linalg.eigvalsh(A @ A.T if A.shape[0] <= A.shape[1] else G)
+    rank = int((ev > 1e-10 * ev[-1].clamp_min(1e-300)).sum())
     out = torch.zeros(z.shape[0], A.shape[1], dtype=torch.float64)
-    info = {"rounds": 0, "float32_rounds": 0, "fista_iter": 0, "stalls": 0, "unconverged": 0}
+    info = {
+        "rounds": 0,
+        "fista_iter": 0,
+        "stalls": 0,
+        "continuation": 0,
+        "stages": 0,
+        "restarts": 0,
+        "unconverged": 0,
+    }
+    opts = dict(
+        tol=tol,
+        warm_iter=warm_iter,
+        bulk_rounds=bulk_rounds,
+        direct_frac=direct_frac,
+        enter_min=enter_min,
+        enter_first=enter_first,
+        stage_tol=stage_tol,
+        stage_rounds=stage_rounds,
+        max_rounds=max_rounds,
+        sub_batch=sub_batch,
+    )
     for start in range(0, z.shape[0], chunk_size):
         zc = z[start : start + chunk_size]
-        res = fista(
-            zc.to(torch.float32),
-            A32,
-            mu,
-            step=step,
-            max_iter=warm_iter,
-            tol=0.0,
-            nonneg=nonneg,
-            record_history=False,
+        out[start : start + chunk_size] = _active_set_chunk(
+            zc, A, lam, nonneg, G, Ge, Ge32, A32, step, rank, info, **opts
         )
-        w = res.z.to(torch.float64)
-        info["fista_iter"] += res.n_iter
-        c = zc @ A
-        zz = zc.pow(2).sum(-1)
-        todo = torch.arange(zc.shape[0])
-        for _ in range(max_rounds):
-            g = 2.0 * (c[todo] - _sparse_gram_product(w[todo], G))
-            viol = _kkt_from_correlation(g, w[todo], lam, nonneg)
-            done = viol <= tol * lam
-            todo, g, viol = todo[~done], g[~done], viol[~done]
-            if todo.numel() == 0:
-                break
-            info["rounds"] += 1
-            w_old = w[todo]
-            # far from the minimiser single precision finds the support as well, at half the cost
-            fast = float(viol.median()) > fast_until * lam
-            info["float32_rounds"] += int(fast)
-            # group signals of similar support size: padding to the largest costs p^3 each
-            size = (w_old != 0).sum(-1) + ((g if nonneg else g.abs()) > lam).sum(-1)
-            order = torch.argsort(size)
-            for part in order.split(sub_batch):
-                ids = todo[part]
-                w[ids] = _feature_sign_round(
-                    G, c[ids], zz[ids], w_old[part], g[part], lam, nonneg, fast=fast
-                )
-            stuck = (w[todo] == w_old).all(-1)
-            if bool(stuck.any()):
-                ids = todo[stuck]
-                res = fista(
-                    zc[ids],
-                    A,
-                    mu,
-                    step=step,
-                    max_iter=burst_iter,
-                    tol=0.0,
-                    z0=w[ids],
-                    nonneg=nonneg,
-                    record_history=False,
-                )
-                better = objective(zc[ids], A, res.z, lam) < objective(zc[ids], A, w[ids], lam)
-                w[ids[better]] = res.z[better]
-                info["fista_iter"] += res.n_iter
-                info["stalls"] += int(stuck.sum())
-        else:
-            info["unconverged"] += int(todo.numel())
-        out[start : start + chunk_size] = w
         if progress is not None:
             progress(zc.shape[0])
     return out, info
+
+
+def _active_set_chunk(
+    zc,
+    A,
+    lam,
+    nonneg,
+    G,
+    Ge,
+    Ge32,
+    A32,
+    step,
+    rank,
+    info,
+    *,
+    tol,
+    warm_iter,
+    bulk_rounds,
+    direct_frac,
+    enter_min,
+    enter_first,
+    stage_tol,
+    stage_rounds,
+    max_rounds,
+    sub_batch,
+):
+    """:func:`lasso_active_set` on one chunk of signals; returns its codes, adds to ``info``."""
+    b = zc.shape[0]
+    room_max = 0.95 * rank
+    res = fista(
+        zc.to(torch.float32),
+        A32,
+        lam / 2.0,
+        step=step,
+        max_iter=warm_iter,
+        tol=0.0,
+        nonneg=nonneg,
+        record_history=False,
+    )
+    w = res.z.to(torch.float64)
+    info["fista_iter"] += res.n_iter
+    c = zc @ A
+    zz = zc.pow(2).sum(-1)
+    # per signal: the lambda of its current stage, the stage's starting point and step
+    lam_cur = torch.full_like(zz, lam)
+    anchor = torch.zeros_like(w)
+    n_enter = torch.full((b,), enter_first, dtype=torch.long)
+    cont = torch.zeros(b, dtype=torch.bool)
+    stage_r = torch.zeros(b, dtype=torch.long)
+    single = torch.zeros(b, dtype=torch.bool)
+
+    def start_path(ids):  # continuation from zero for the signals ids
+        if ids.numel() == 0:
+            return
+        cont[ids] = True
+        w[ids] = 0.0
+        anchor[ids] = 0.0
+        n_enter[ids] = min(enter_first, max(1, int(room_max / 2)))
+        lam_cur[ids] = _entry_lambda(
+            2.0 * c[ids], w[ids], n_enter[ids], lam, nonneg, torch.full_like(zz[ids], math.inf)
+        )
+        stage_r[ids] = 0
+        single[ids] = False
+        info["continuation"] += int(ids.numel())
+
+    start_path(torch.nonzero((w != 0).sum(-1) > direct_frac * rank).squeeze(-1))
+    todo = torch.arange(b)
+    for r in range(max_rounds):
+        g = 2.0 * (c[todo] - _sparse_gram_product(w[todo], G))
+        lc = lam_cur[todo]
+        viol = _kkt_from_correlation(g, w[todo], lc.unsqueeze(-1), nonneg)
+        final = lc == lam
+        done = final & (viol <= tol * lc)
+        todo, g, viol, final = todo[~done], g[~done], viol[~done], final[~done]
+        if todo.numel() == 0:
+            break
+        # a finished stage above lam starts the next one from its solution
+        staged = ~final & (viol <= stage_tol * lam_cur[todo])
+        if bool(staged.any()):
+            ids = todo[staged]
+            anchor[ids] = w[ids]
+            s = (w[ids] != 0).sum(-1)
+            room = ((room_max - s) / 2).floor().long().clamp_min(1)
+            n_enter[ids] = torch.minimum(s.clamp_min(enter_min), room)
+            lam_cur[ids] = _entry_lambda(g[staged], w[ids], n_enter[ids], lam, nonneg, lam_cur[ids])
+            stage_r[ids] = 0
+            single[ids] = False
+            info["stages"] += int(ids.numel())
+        slow = stage_r[todo] >= torch.where(cont[todo], stage_rounds, bulk_rounds)
+        # the warm start did not lead there: the continuation path from zero
+        fresh = slow & ~cont[todo]
+        if bool(fresh.any()):
+            start_path(todo[fresh])
+            g[fresh] = 2.0 * c[todo[fresh]]
+        # a stage that takes too long: back to its start with half as many entering atoms
+        back = slow & cont[todo] & ~fresh & (n_enter[todo] > 1)
+        if bool(back.any()):
+            ids = todo[back]
+            w[ids] = anchor[ids]
+            g[back] = 2.0 * (c[ids] - _sparse_gram_product(anchor[ids], G))
+            n_enter[ids] = n_enter[ids] // 2
+            lam_cur[ids] = _entry_lambda(
+                g[back], w[ids], n_enter[ids], lam, nonneg, torch.full_like(zz[ids], math.inf)
+            )
+            stage_r[ids] = 0
+            single[ids] = False
+            info["restarts"] += int(ids.numel())
+        info["rounds"] += 1
+        w_old = w[todo]
+        lc = lam_cur[todo].unsqueeze(-1)
+        # group signals of similar support size: padding to the largest costs p^3 each
+        size = (w_old != 0).sum(-1) + (((g if nonneg else g.abs()) > lc) & (w_old == 0)).sum(-1)
+        for part in torch.argsort(size).split(sub_batch):
+            ids = todo[part]
+            w[ids] = _feature_sign_round(
+                Ge32 if r == 0 else Ge,
+                c[ids],
+                zz[ids],
+                w_old[part],
+                g[part],
+                lam_cur[ids],
+                nonneg,
+                single[ids],
+            )
+        stage_r[todo] += 1
+        stuck = (w[todo] == w_old).all(-1)
+        single[todo[stuck]] = True
+        info["stalls"] += int(stuck.sum())
+    else:
+        info["unconverged"] += int(todo.numel())
+    return w
 
 
 def sparse_code(
