@@ -22,6 +22,16 @@ signal is printed for wall time and for CPU time (``process_time``), with the wo
 objective difference (ours minus sklearn's; negative means ours is lower). On a shared, loaded
 machine only ratios measured in the same run are comparable.
 
+Convergence check (``--check-lams``, default 0.01; ``--check-signals 0`` skips it): the first
+``--check-signals`` signals of the same instance are solved again at each listed lambda, plain
+and non-negative, and the script reports whether every signal reached the tolerance (KKT
+violation at most 1e-9 lambda), the largest violation, the time per signal, and the ratio and
+objective agreement against lasso_lars on the first ``--check-sklearn-signals`` of them. At
+lambda 0.01 the codes have about 400 non-zeros in 512 dimensions, near the rank: the regime
+where a solver tuned at lambda 0.05 can stall (the unit tests' instances are too small to show
+it), and which the pipeline's lambda sweep uses. The script exits with status 1 if a signal
+is left unconverged.
+
 Part 2, embedding throughput. open_clip ``ViT-B-32-quickgelu`` with random weights (same
 arithmetic as the OpenAI weights; nothing is downloaded) encodes batches of 224x224 images in
 ``inference_mode``; its FLOPs per image are counted by ``torch.utils.flop_counter`` and the
@@ -29,7 +39,7 @@ achieved rate is compared with a measured fp32 matrix product on the same thread
 
     python benchmarks/clip_speed.py --threads 1            # full instance (minutes)
     python benchmarks/clip_speed.py --signals 2000 --sklearn-signals 150 --threads 1 \
-        --skip-embedding                                   # sparse coding only, quicker
+        --skip-embedding --check-signals 200               # sparse coding only, quicker
 """
 
 from __future__ import annotations
@@ -93,6 +103,50 @@ def sparse_coding(args) -> None:
     )
 
 
+def convergence_check(args) -> bool:
+    """Solve a subset at each ``--check-lams`` lambda (plain and non-negative); all converged?"""
+    from sklearn.decomposition import sparse_encode
+
+    from deepunfold.sparse_concepts import objective, sparse_code, synthetic_concept_instance
+
+    z, A = synthetic_concept_instance(args.signals, 512, 1003, seed=args.seed)
+    z = z[: args.check_signals]
+    ok = True
+    for lam in args.check_lams:
+        for nonneg in (False, True):
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = sparse_code(z, A, lam, solver="active_set", nonneg=nonneg, chunk_size=args.chunk)
+            t, c = time.perf_counter() - t0, time.process_time() - c0
+            n_conv = int((res.kkt <= 1e-9 * lam).sum())
+            ok &= n_conv == z.shape[0] and res.info["unconverged"] == 0
+            print(
+                f"convergence check lambda {lam} ({'non-negative' if nonneg else 'plain'}): "
+                f"{n_conv}/{z.shape[0]} signals converged (KKT <= 1e-9 lambda), max KKT "
+                f"violation {res.kkt.max():.2e} ({res.kkt.max() / lam:.1e} lambda), max "
+                f"relative duality gap {res.gap.max():.2e}, mean nnz "
+                f"{res.nnz.double().mean():.1f}; {t:.1f} s wall, {c:.1f} s CPU "
+                f"({1e3 * t / z.shape[0]:.1f} ms/signal); {res.info}"
+            )
+            n_sk = min(args.check_sklearn_signals, z.shape[0])
+            if n_sk == 0:
+                continue
+            t0 = time.perf_counter()
+            codes = sparse_encode(
+                z[:n_sk].numpy(), A.T.numpy(), algorithm="lasso_lars", alpha=lam / 2,
+                positive=nonneg,
+            )  # fmt: skip
+            t_sk = (time.perf_counter() - t0) / n_sk
+            f_sk = objective(z[:n_sk], A, torch.from_numpy(codes), lam)
+            rel = ((res.objective[:n_sk] - f_sk) / f_sk).numpy()
+            print(
+                f"  sklearn lasso_lars on {n_sk} of them: {1e3 * t_sk:.1f} ms/signal, "
+                f"{t_sk / (t / z.shape[0]):.1f}x our time per signal; objective (ours - "
+                f"sklearn) / sklearn max {rel.max():.2e}, min {rel.min():.2e}"
+            )
+    print(f"convergence check: all signals converged at every lambda: {ok}")
+    return ok
+
+
 def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b  # warm-up
@@ -148,11 +202,19 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-embedding", action="store_true")
+    p.add_argument("--check-lams", type=float, nargs="*", default=[0.01])
+    p.add_argument("--check-signals", type=int, default=1000)
+    p.add_argument("--check-sklearn-signals", type=int, default=10)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     sparse_coding(args)
+    converged = True
+    if args.check_signals > 0 and args.check_lams:
+        converged = convergence_check(args)
     if not args.skip_embedding:
         embedding_throughput(args)
+    if not converged:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
