@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .solvers import fista, ista, lipschitz_constant
+from .solvers import Momentum, fista, ista, lipschitz_constant
 
 __all__ = [
     "SOLVERS",
@@ -372,6 +372,30 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
     return torch.where((F_best <= F_now + slack).unsqueeze(-1), new_w.to(w_in.dtype), w_in)
 
 
+def _fista_warm_start(zc, A32, M32, lam, step, n_iter, nonneg):
+    r"""``n_iter`` FISTA iterations in float32 from zero, the warm start of the active set.
+
+    The iterates of :func:`deepunfold.solvers.fista` (same extrapolation,
+    :class:`~deepunfold.solvers.Momentum`; the same up to float32 rounding) on the half-scale
+    problem with :math:`\mu = \lambda/2`, without its per-iteration convergence test, and the
+    gradient step as one product with ``M32`` :math:`= I - \eta A^\top A` through NumPy, whose
+    float32 GEMM (OpenBLAS) is about 12% faster than torch's here: 15% less time in all.
+    """
+    base = step * (zc.to(torch.float32) @ A32)  # eta A^T z
+    thr = step * lam / 2.0
+    w = torch.zeros_like(base)
+    y, v, momentum = w, torch.empty_like(base), Momentum()
+    for k in range(n_iter):
+        if k == 0:  # y = 0
+            v.copy_(base)
+        else:
+            np.matmul(y.numpy(), M32.numpy(), out=v.numpy())
+            v.add_(base)
+        w_new = torch.relu(v - thr) if nonneg else torch.nn.functional.softshrink(v, thr)
+        y, w = momentum(w_new, w), w_new
+    return w
+
+
 def _entry_lambda(g, w, m, lam, nonneg, below):
     r"""The lambda below ``below`` at which ``m`` more atoms violate the KKT conditions.
 
@@ -474,6 +498,7 @@ def lasso_active_set(
     Ge32 = Ge.to(torch.float32)
     A32 = A.to(torch.float32)
     step = 1.0 / lipschitz_constant(A)
+    M32 = (torch.eye(G.shape[0], dtype=G.dtype) - step * G).to(torch.float32)
     ev = torch.linalg.eigvalsh(A @ A.T if A.shape[0] <= A.shape[1] else G)
     rank = int((ev > 1e-10 * ev[-1].clamp_min(1e-300)).sum())
     out = torch.zeros(z.shape[0], A.shape[1], dtype=torch.float64)
@@ -501,7 +526,7 @@ def lasso_active_set(
     for start in range(0, z.shape[0], chunk_size):
         zc = z[start : start + chunk_size]
         out[start : start + chunk_size] = _active_set_chunk(
-            zc, A, lam, nonneg, G, Ge, Ge32, A32, step, rank, info, **opts
+            zc, A, lam, nonneg, G, Ge, Ge32, A32, M32, step, rank, info, **opts
         )
         if progress is not None:
             progress(zc.shape[0])
@@ -517,6 +542,7 @@ def _active_set_chunk(
     Ge,
     Ge32,
     A32,
+    M32,
     step,
     rank,
     info,
@@ -535,18 +561,8 @@ def _active_set_chunk(
     """:func:`lasso_active_set` on one chunk of signals; returns its codes, adds to ``info``."""
     b = zc.shape[0]
     room_max = 0.95 * rank
-    res = fista(
-        zc.to(torch.float32),
-        A32,
-        lam / 2.0,
-        step=step,
-        max_iter=warm_iter,
-        tol=0.0,
-        nonneg=nonneg,
-        record_history=False,
-    )
-    w = res.z.to(torch.float64)
-    info["fista_iter"] += res.n_iter
+    w = _fista_warm_start(zc, A32, M32, lam, step, warm_iter, nonneg).to(torch.float64)
+    info["fista_iter"] += warm_iter
     c = zc @ A
     zz = zc.pow(2).sum(-1)
     # per signal: the lambda of its current stage, the stage's starting point and step
