@@ -311,12 +311,14 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
     v_full = _chol_solve(L, rhs)
     vS = v_full.clone()
     wrong = entering & (torch.sign(vS) != sS)
+    # the Schur corrections below run on every row of the batch (rows without a dropped atom
+    # get zero corrections): copying the factors of a subset costs more than the spare solves
     first = None
     if bool(wrong.any()):  # the minimiser without the wrong-sign entering atoms
-        rows = wrong.any(-1) & ~ridged
-        if bool(rows.any()):
-            first = (rows, *_unit_solve(L[rows], wrong[rows]))
-            vS[rows] = _drop_from_solution(L[rows], vS[rows], wrong[rows], *first[1:])
+        fix = wrong & ~ridged.unsqueeze(-1)
+        if bool(fix.any()):
+            first = (fix, *_unit_solve(L, fix))
+            vS = _drop_from_solution(L, vS, *first)
         # a singular block (ridged) makes that correction inaccurate: refactorise without them
         rows = wrong.any(-1) & ridged
         if bool(rows.any()):
@@ -329,18 +331,17 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
     dS = vS - wS
     # refit with every atom whose sign disagrees with s dropped (same factor), then project
     drop = valid & (torch.sign(vS) != sS)
-    proj = vS.clone()
-    rows = drop.any(-1) & ~ridged
-    if bool(rows.any()):
-        Lr = L[rows]
+    proj = vS
+    fix = drop & ~ridged.unsqueeze(-1)
+    if bool(fix.any()):
         # the wrong-sign entering atoms are among them: reuse their solves, add the others
-        pos, ok, Y = _unit_solve(Lr, (drop & ~wrong)[rows])
+        pos, ok, Y = _unit_solve(L, fix if first is None else fix & ~first[0])
         if first is not None:
-            had = first[0][rows]  # rows of this batch that were corrected above
-            pos1, ok1, Y1 = (x.new_zeros((int(rows.sum()), *x.shape[1:])) for x in first[1:])
-            pos1[had], ok1[had], Y1[had] = first[1:]
-            pos, ok, Y = torch.cat([pos1, pos], 1), torch.cat([ok1, ok], 1), torch.cat([Y1, Y], 2)
-        proj[rows] = _drop_from_solution(Lr, v_full[rows], drop[rows], pos, ok, Y)
+            pos, ok, Y = (
+                torch.cat([a, b], -1) for a, b in zip(first[1:], (pos, ok, Y), strict=True)
+            )
+        proj = _drop_from_solution(L, v_full, fix, pos, ok, Y)
+        proj = torch.where(ridged.unsqueeze(-1), vS, proj)
     proj = torch.where(torch.sign(proj) == sS, proj, 0.0)
     Gw, Gd, Gp = (Gs @ torch.stack([wS, dS, proj], dim=-1)).unbind(-1)  # one pass over Gs
     f0 = zz - 2 * (cS * wS).sum(-1) + (wS * Gw).sum(-1)
