@@ -397,6 +397,25 @@ def _fista_warm_start(zc, A32, M32, lam, step, n_iter, nonneg):
     return w
 
 
+def _size_groups(size: torch.Tensor, most: int, budget: int = 3_000_000):
+    """Signals in order of support size, in groups of at most ``most`` and at most ``budget``
+    Gram entries (``group * p^2``, 24 MB in float64; at least 8 signals).
+
+    Grouping similar sizes limits the padding (a group pays ``p^3`` per signal for its largest
+    ``p``); the budget keeps the batched blocks of large supports in cache: at lambda 0.01 on
+    the benchmark instance (``p`` about 370) that is 20% faster than groups of 64.
+    """
+    order = torch.argsort(size)
+    sizes = size[order].tolist()
+    groups, i = [], 0
+    while i < len(sizes):
+        p = sizes[min(i + most, len(sizes)) - 1]
+        n = max(8, min(most, budget // max(p * p, 1)))
+        groups.append(order[i : i + n])
+        i += n
+    return groups
+
+
 def _entry_lambda(g, w, m, lam, nonneg, below):
     r"""The lambda below ``below`` at which ``m`` more atoms violate the KKT conditions.
 
@@ -481,7 +500,8 @@ def lasso_active_set(
         stage_rounds: rounds after which a continuation stage restarts with a smaller step.
         max_rounds: feature-sign rounds per chunk.
         chunk_size: signals solved together (memory about ``chunk * support^2`` doubles).
-        sub_batch: signals per feature-sign call, grouped by support size (less padding).
+        sub_batch: signals per feature-sign call (at most; fewer for large supports, see
+            :func:`_size_groups`), grouped by support size (less padding).
         progress: optional callable ``progress(n_done)`` called after each chunk.
 
     Returns:
@@ -635,7 +655,7 @@ def _active_set_chunk(
         lc = lam_cur[todo].unsqueeze(-1)
         # group signals of similar support size: padding to the largest costs p^3 each
         size = (w_old != 0).sum(-1) + (((g if nonneg else g.abs()) > lc) & (w_old == 0)).sum(-1)
-        for part in torch.argsort(size).split(sub_batch):
+        for part in _size_groups(size, sub_batch):
             ids = todo[part]
             w[ids] = _feature_sign_round(
                 Ge32 if r == 0 else Ge,
