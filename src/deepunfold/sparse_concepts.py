@@ -35,7 +35,7 @@ Solvers (:func:`sparse_code`):
   once) make it exact; every signal stops as soon as its KKT violation is below the tolerance.
   Signals whose support comes near the rank of the dictionary (small lambda) follow a
   decreasing sequence of lambdas from zero instead (continuation), which keeps every step's
-  support well below the rank.
+  support below the rank.
 """
 
 from __future__ import annotations
@@ -476,8 +476,9 @@ def lasso_active_set(
     therefore take the *continuation* path: they start from zero and solve a decreasing
     sequence of lambdas down to ``lam``, each stage starting from the previous stage's
     solution, where the next lambda lets about ``enter_min`` (``enter_first`` for the first
-    stage) or, if larger, as many atoms as the support has enter, but never so many that the
-    support plus the entering atoms reaches :math:`0.95\,r` (half the room left). Stages above
+    stage) or, if larger, as many atoms as the support has, but at most half the room left
+    below the rank (at least one), so that support plus entering atoms stays below
+    :math:`r` (with about 57% of the entering atoms leaving again on this instance). Stages above
     ``lam`` stop at a KKT violation of ``stage_tol`` times their lambda (only the support
     matters there); a stage that takes ``stage_rounds`` rounds restarts from its starting
     point with half as many entering atoms.
@@ -581,7 +582,7 @@ def _active_set_chunk(
 ):
     """:func:`lasso_active_set` on one chunk of signals; returns its codes, adds to ``info``."""
     b = zc.shape[0]
-    room_max = 0.95 * rank
+    room_max = rank
     w = _fista_warm_start(zc, A32, M32, lam, step, warm_iter, nonneg).to(torch.float64)
     info["fista_iter"] += warm_iter
     c = zc @ A
