@@ -120,11 +120,7 @@ def kkt_violation(
     \mathrm{sign}(w_j)|`, off it :math:`\max(|g_j| - \lambda, 0)` (non-negative variant:
     :math:`\max(g_j - \lambda, 0)`). Zero exactly at the minimiser.
     """
-    g = _correlation(z, A, w)
-    on = w != 0
-    v_on = (g - lam * torch.sign(w)).abs()
-    v_off = torch.relu(g - lam) if nonneg else torch.relu(g.abs() - lam)
-    return torch.where(on, v_on, v_off).amax(-1)
+    return _kkt_from_correlation(_correlation(z, A, w), w, lam, nonneg)
 
 
 def duality_gap(
@@ -138,9 +134,13 @@ def duality_gap(
     for the non-negative variant), at the feasible point :math:`\theta = s\,r` with the
     largest admissible :math:`s \le 1`. :math:`P - D \ge P - P^\star \ge 0`.
     """
-    mu = lam / 2.0
     r = z - w @ A.T
-    ar = r @ A
+    return _gap_from_residual(z, r, r @ A, w, lam, nonneg)
+
+
+def _gap_from_residual(z, r, ar, w, lam, nonneg):
+    """:func:`duality_gap` from the residual ``r = z - Aw`` and ``ar = A^T r``."""
+    mu = lam / 2.0
     worst = ar.amax(-1) if nonneg else ar.abs().amax(-1)
     s = torch.where(worst > mu, mu / worst.clamp_min(1e-300), torch.ones_like(worst))
     theta = s.unsqueeze(-1) * r
@@ -744,11 +744,14 @@ def sparse_code(
                 progress(res.z.shape[0])
         w = torch.cat(parts) if parts else torch.zeros(0, A.shape[1], dtype=torch.float64)
     seconds = time.perf_counter() - t0
+    # objective, kkt_violation and duality_gap from one residual and one correlation
+    r = z - w @ A.T
+    ar = r @ A
     return CodeResult(
         w=w,
-        objective=objective(z, A, w, lam),
-        kkt=kkt_violation(z, A, w, lam, nonneg),
-        gap=duality_gap(z, A, w, lam, nonneg),
+        objective=r.pow(2).sum(-1) + lam * w.abs().sum(-1),
+        kkt=_kkt_from_correlation(2.0 * ar, w, lam, nonneg),
+        gap=_gap_from_residual(z, r, ar, w, lam, nonneg),
         n_iter=n_iter,
         seconds=seconds,
         info=info,
