@@ -220,6 +220,24 @@ def test_active_set_converges_with_supports_near_the_rank(nonneg):
     assert bool((objective(z[:2], A, w[:2], lam) <= f_sk * (1 + 1e-9)).all())
 
 
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_active_set_converges_at_the_rank_with_near_duplicate_atoms(nonneg):
+    """64 dimensions, 200 atoms of which 10 pairs nearly coincide (1 - cos ~ 1e-9), lambda
+    0.01: about 62 non-zeros, at the rank, where the continuation path enters one atom per
+    stage; with ~20 of 40 signals unconverged after 500 rounds before it went on to lambda
+    with one atom per round from there."""
+    z, A = synthetic_concept_instance(40, 64, 200, seed=6)
+    gen = torch.Generator().manual_seed(0)
+    A = A.clone()
+    A[:, 100:110] = A[:, :10] + 1e-5 * torch.randn(64, 10, generator=gen, dtype=torch.float64)
+    A = A / A.norm(dim=0, keepdim=True)
+    lam = 0.01
+    w, info = lasso_active_set(z, A, lam, nonneg=nonneg, max_rounds=150)
+    assert info["unconverged"] == 0
+    assert float(kkt_violation(z, A, w, lam, nonneg).max()) <= 1e-9 * lam
+    assert float((w != 0).sum(-1).double().mean()) > 58
+
+
 def test_nnz_falls_as_lambda_grows(instance):
     z, A = instance
     nnz = [float(sparse_code(z, A, lam).nnz.double().mean()) for lam in LAMBDAS + [5.0]]

@@ -447,6 +447,7 @@ def lasso_active_set(
     enter_first: int = 150,
     stage_tol: float = 0.3,
     stage_rounds: int = 10,
+    saturated_room: int = 8,
     max_rounds: int = 500,
     chunk_size: int = 500,
     sub_batch: int = 64,
@@ -481,7 +482,10 @@ def lasso_active_set(
     :math:`r` (with about 57% of the entering atoms leaving again on this instance). Stages above
     ``lam`` stop at a KKT violation of ``stage_tol`` times their lambda (only the support
     matters there); a stage that takes ``stage_rounds`` rounds restarts from its starting
-    point with half as many entering atoms.
+    point with half as many entering atoms. Once the room left is at most ``saturated_room``
+    atoms, the path goes to ``lam`` directly with one entering atom per round (near the rank
+    atoms mostly swap places, and stages of a few atoms would lower lambda by about a
+    percent each).
 
     Where the rounds stop with zero violation the support and signs are those of the
     minimiser, so the codes are exact up to the rounding of the Cholesky solve.
@@ -499,6 +503,7 @@ def lasso_active_set(
         enter_min, enter_first: atoms entering per continuation stage (at least; first stage).
         stage_tol: KKT tolerance (relative to the stage's lambda) of the stages above ``lam``.
         stage_rounds: rounds after which a continuation stage restarts with a smaller step.
+        saturated_room: room (atoms that may enter) below which continuation goes to ``lam``.
         max_rounds: feature-sign rounds per chunk.
         chunk_size: signals solved together (memory about ``chunk * support^2`` doubles).
         sub_batch: signals per feature-sign call (at most; fewer for large supports, see
@@ -542,6 +547,7 @@ def lasso_active_set(
         enter_first=enter_first,
         stage_tol=stage_tol,
         stage_rounds=stage_rounds,
+        saturated_room=saturated_room,
         max_rounds=max_rounds,
         sub_batch=sub_batch,
     )
@@ -577,6 +583,7 @@ def _active_set_chunk(
     enter_first,
     stage_tol,
     stage_rounds,
+    saturated_room,
     max_rounds,
     sub_batch,
 ):
@@ -629,8 +636,13 @@ def _active_set_chunk(
             room = ((room_max - s) / 2).floor().long().clamp_min(1)
             n_enter[ids] = torch.minimum(s.clamp_min(enter_min), room)
             lam_cur[ids] = _entry_lambda(g[staged], w[ids], n_enter[ids], lam, nonneg, lam_cur[ids])
+            # near the rank, stages of a few atoms lower lambda by a percent or so each: go to
+            # lam at once, one entering atom per round (atoms now mostly swap places)
+            full = room <= saturated_room
+            lam_cur[ids[full]] = lam
+            n_enter[ids[full]] = 1
             stage_r[ids] = 0
-            single[ids] = False
+            single[ids] = full
             info["stages"] += int(ids.numel())
         slow = stage_r[todo] >= torch.where(cont[todo], stage_rounds, bulk_rounds)
         # the warm start did not lead there: the continuation path from zero
