@@ -207,12 +207,16 @@ def main() -> None:
     p.add_argument("--check-sklearn-signals", type=int, default=10)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    sparse_coding(args)
-    converged = True
-    if args.check_signals > 0 and args.check_lams:
-        converged = convergence_check(args)
-    if not args.skip_embedding:
-        embedding_throughput(args)
+    from threadpoolctl import threadpool_limits
+
+    # NumPy's BLAS (used by lasso_lars, and by parts of our solver) gets the same threads
+    with threadpool_limits(args.threads, user_api="blas"):
+        sparse_coding(args)
+        converged = True
+        if args.check_signals > 0 and args.check_lams:
+            converged = convergence_check(args)
+        if not args.skip_embedding:
+            embedding_throughput(args)
     if not converged:
         raise SystemExit(1)
 

@@ -518,6 +518,35 @@ def lasso_active_set(
         (stages restarted with a smaller step) and ``unconverged`` (signals left above the
         tolerance after ``max_rounds``).
     """
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    # part of the work runs in NumPy's BLAS/LAPACK: hold it to torch's thread count too
+    with threadpool_limits(torch.get_num_threads(), user_api="blas"):
+        return _lasso_active_set(
+            z,
+            A,
+            lam,
+            nonneg=nonneg,
+            chunk_size=chunk_size,
+            progress=progress,
+            opts=dict(
+                tol=tol,
+                warm_iter=warm_iter,
+                bulk_rounds=bulk_rounds,
+                direct_frac=direct_frac,
+                enter_min=enter_min,
+                enter_first=enter_first,
+                stage_tol=stage_tol,
+                stage_rounds=stage_rounds,
+                saturated_room=saturated_room,
+                max_rounds=max_rounds,
+                sub_batch=sub_batch,
+            ),
+        )
+
+
+def _lasso_active_set(z, A, lam, *, nonneg, chunk_size, progress, opts):
+    """:func:`lasso_active_set` under its thread limit: shared setup, then chunk by chunk."""
     z = z.to(torch.float64)
     A = A.to(torch.float64)
     G = A.T @ A
@@ -538,19 +567,6 @@ def lasso_active_set(
         "restarts": 0,
         "unconverged": 0,
     }
-    opts = dict(
-        tol=tol,
-        warm_iter=warm_iter,
-        bulk_rounds=bulk_rounds,
-        direct_frac=direct_frac,
-        enter_min=enter_min,
-        enter_first=enter_first,
-        stage_tol=stage_tol,
-        stage_rounds=stage_rounds,
-        saturated_room=saturated_room,
-        max_rounds=max_rounds,
-        sub_batch=sub_batch,
-    )
     for start in range(0, z.shape[0], chunk_size):
         zc = z[start : start + chunk_size]
         out[start : start + chunk_size] = _active_set_chunk(
@@ -589,7 +605,6 @@ def _active_set_chunk(
 ):
     """:func:`lasso_active_set` on one chunk of signals; returns its codes, adds to ``info``."""
     b = zc.shape[0]
-    room_max = rank
     w = _fista_warm_start(zc, A32, M32, lam, step, warm_iter, nonneg).to(torch.float64)
     info["fista_iter"] += warm_iter
     c = zc @ A
@@ -608,7 +623,7 @@ def _active_set_chunk(
         cont[ids] = True
         w[ids] = 0.0
         anchor[ids] = 0.0
-        n_enter[ids] = min(enter_first, max(1, int(room_max / 2)))
+        n_enter[ids] = min(enter_first, max(1, rank // 2))
         lam_cur[ids] = _entry_lambda(
             2.0 * c[ids], w[ids], n_enter[ids], lam, nonneg, torch.full_like(zz[ids], math.inf)
         )
@@ -633,7 +648,7 @@ def _active_set_chunk(
             ids = todo[staged]
             anchor[ids] = w[ids]
             s = (w[ids] != 0).sum(-1)
-            room = ((room_max - s) / 2).floor().long().clamp_min(1)
+            room = ((rank - s) // 2).clamp_min(1)
             n_enter[ids] = torch.minimum(s.clamp_min(enter_min), room)
             lam_cur[ids] = _entry_lambda(g[staged], w[ids], n_enter[ids], lam, nonneg, lam_cur[ids])
             # near the rank, stages of a few atoms lower lambda by a percent or so each: go to
