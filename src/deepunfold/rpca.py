@@ -326,10 +326,9 @@ class UnfoldedRPCA(nn.Module):
         if not grad:
             # inference: one input buffer [L, S, X] per call, X written once and L, S copied
             # in after each layer (stacking them anew costs a fresh multi-MB allocation per
-            # layer); plain-number thresholds take the fused soft threshold
+            # layer)
             buffer = x.new_empty(b * f, 3, h, w)
             buffer[:, 2] = x.reshape(b * f, h, w)
-            tau = tau.detach()
         for k in range(self.n_layers):
             if k == 0:  # L^0 = S^0 = 0: only C_3 * X and K_3 * X
                 out = _conv2d(x.reshape(b * f, 1, h, w), self.weight[0, :, 2:], pad)
