@@ -2,7 +2,7 @@
 
 Part 1, sparse coding. The instance stands in for seed 001's CIFAR-10 problem (10,000 aligned
 image embeddings of dimension 512 over 1,003 aligned concept embeddings) without the data:
-``deepunfold.sparse_concepts.synthetic_concept_instance`` builds 1,003 unit-norm "text" atoms
+``deepunfold.clip.codes.synthetic_concept_instance`` builds 1,003 unit-norm "text" atoms
 that share one large common direction, fall into 60 semantic clusters and carry an individual
 part, all with a decaying spectrum like real embeddings; they are centred and renormalised as
 in the seed's alignment. Signals are sparse non-negative mixes of 8 atoms plus a dense part of
@@ -14,7 +14,7 @@ The reference is scikit-learn's ``sparse_encode(algorithm="lasso_lars", alpha=la
 (same minimiser: its objective is half ours). LARS is sequential per signal, so it is timed on
 a random subset (``--sklearn-signals``) and its time per signal is scaled to the full set; the
 objectives are compared on that subset, signal by signal. Our solver (``active_set``:
-``deepunfold.sparse_concepts.lasso_active_set``, float32 FISTA warm start, then batched
+``deepunfold.clip.codes.lasso_active_set``, float32 FISTA warm start, then batched
 feature-sign rounds with exact Cholesky solves until every KKT violation is below 1e-9 lambda)
 runs on all signals. Both are timed in the same run, on the same threads (use ``--threads 1``:
 LARS is single-threaded per signal, and the machine is shared); the ratio of the times per
@@ -54,7 +54,7 @@ import torch
 def sparse_coding(args) -> None:
     from sklearn.decomposition import sparse_encode
 
-    from deepunfold.sparse_concepts import objective, sparse_code, synthetic_concept_instance
+    from deepunfold.clip.codes import objective, sparse_code, synthetic_concept_instance
 
     lam = args.lam
     z, A = synthetic_concept_instance(args.signals, 512, 1003, seed=args.seed)
@@ -107,7 +107,7 @@ def convergence_check(args) -> bool:
     """Solve a subset at each ``--check-lams`` lambda (plain and non-negative); all converged?"""
     from sklearn.decomposition import sparse_encode
 
-    from deepunfold.sparse_concepts import objective, sparse_code, synthetic_concept_instance
+    from deepunfold.clip.codes import objective, sparse_code, synthetic_concept_instance
 
     z, A = synthetic_concept_instance(args.signals, 512, 1003, seed=args.seed)
     z = z[: args.check_signals]
@@ -161,7 +161,7 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
 def embedding_throughput(args) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
-    from deepunfold.clip_embed import load_model
+    from deepunfold.clip.embed import load_model
 
     model, _, _ = load_model("ViT-B-32-quickgelu", None)
     x = torch.randn(args.batch, 3, 224, 224)

@@ -29,15 +29,15 @@ from pathlib import Path
 import torch
 import yaml
 
-from deepunfold.io import read_table
-from deepunfold.lista import (
+from deepunfold.data.sparse_signals import load_problem, make_problem
+from deepunfold.pipeline.io import read_table
+from deepunfold.unfolded.lista import (
     TrainConfig,
     build_model,
     iterations_to_reach,
     solver_curve,
     train_layerwise,
 )
-from deepunfold.sparse_data import load_problem, make_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SNR40_DB = -38.0

@@ -24,14 +24,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from deepunfold.coherence import (
-    coherence_bound,
-    make_dictionary,
-    mutual_coherence,
-    recovery_experiment,
-)
-from deepunfold.mlista_net import MLISTANet
-from deepunfold.multilayer import (
+from deepunfold.solvers.multilayer import (
     default_steps,
     generate_signals,
     layered_basis_pursuit,
@@ -39,6 +32,13 @@ from deepunfold.multilayer import (
     ml_fista,
     ml_ista,
 )
+from deepunfold.studies.coherence import (
+    coherence_bound,
+    make_dictionary,
+    mutual_coherence,
+    recovery_experiment,
+)
+from deepunfold.unfolded.mlista import MLISTANet
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -36,8 +36,8 @@ import time
 import numpy as np
 import torch
 
-from deepunfold.moving_digits import load_mnist_digits, load_sklearn_digits, make_moving_digits
-from deepunfold.rpca import (
+from deepunfold.data.moving_digits import load_mnist_digits, load_sklearn_digits, make_moving_digits
+from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     _conv2d,
     as_matrix,

@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepunfold.concepts import (
-    align,
-    build_vocabulary,
-    count_nouns,
-    load_karpathy_captions,
-    load_nltk_tagger,
-    read_word_list,
-)
-from deepunfold.embedding_cache import EmbeddingCacheError, read_embeddings, write_embeddings
-from deepunfold.sparse_concepts import (
+from deepunfold.clip.cache import EmbeddingCacheError, read_embeddings, write_embeddings
+from deepunfold.clip.codes import (
     codes_to_csr,
     csr_nbytes,
     duality_gap,
@@ -27,6 +19,14 @@ from deepunfold.sparse_concepts import (
     synthetic_concept_instance,
     write_codes,
     zero_shot_predict,
+)
+from deepunfold.clip.concepts import (
+    align,
+    build_vocabulary,
+    count_nouns,
+    load_karpathy_captions,
+    load_nltk_tagger,
+    read_word_list,
 )
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import DEMO, copy_workflow, job_counts, snakemake
 
-from deepunfold.embedding_cache import read_embeddings
+from deepunfold.clip.cache import read_embeddings
 
 pytestmark = pytest.mark.pipeline
 
@@ -46,7 +46,7 @@ def test_demo_dense_accuracy_and_sparse_at_smallest_lambda(clip_demo):
 
 
 def test_demo_tables_count_what_they_say(clip_demo):
-    from deepunfold.sparse_concepts import read_codes
+    from deepunfold.clip.codes import read_codes
 
     t2 = pd.read_csv(clip_demo / "results/clip/table2_memory.tsv", sep="\t")
     images = read_embeddings(clip_demo / "results/clip/embeddings/images.parquet", kind="image")
@@ -89,8 +89,8 @@ def _register_tiny_openclip(wd):
     """A randomly initialised open_clip model registered from a config, saved as a checkpoint."""
     import torch
 
-    from deepunfold.clip_embed import load_model
-    from deepunfold.tinyclip import tinyclip_config
+    from deepunfold.clip.embed import load_model
+    from deepunfold.clip.tinyclip import tinyclip_config
 
     cfg = tinyclip_config(embed_dim=16, vision_width=8, text_width=32, text_layers=1)
     (wd / "tiny_arch.json").write_text(json.dumps(cfg))
@@ -204,8 +204,8 @@ def test_offline_downloads_name_the_files(tmp_path):
 
 
 def test_offline_weights_rule_names_the_checkpoint(tmp_path):
-    from deepunfold.clip_embed import fetch_weights
-    from deepunfold.resources import MissingResourceError
+    from deepunfold.clip.embed import fetch_weights
+    from deepunfold.pipeline.resources import MissingResourceError
 
     out = tmp_path / "resources/open_clip/RN50_nowhere.pt"
     with pytest.raises(MissingResourceError) as err:

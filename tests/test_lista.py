@@ -5,7 +5,19 @@ import math
 import pytest
 import torch
 
-from deepunfold.lista import (
+from deepunfold.data.sparse_signals import (
+    gaussian_dictionary,
+    load_problem,
+    load_sweep,
+    make_problem,
+    make_sparsity_sweep,
+    nmse_db,
+    save_problem,
+    save_sweep,
+)
+from deepunfold.solvers.proximal_gradient import fista, ista
+from deepunfold.train.loop import save_checkpoint
+from deepunfold.unfolded.lista import (
     ALISTA,
     LISTA,
     LISTACP,
@@ -22,18 +34,6 @@ from deepunfold.lista import (
     solver_curve,
     train_layerwise,
 )
-from deepunfold.solvers import fista, ista
-from deepunfold.sparse_data import (
-    gaussian_dictionary,
-    load_problem,
-    load_sweep,
-    make_problem,
-    make_sparsity_sweep,
-    nmse_db,
-    save_problem,
-    save_sweep,
-)
-from deepunfold.training import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -290,7 +290,7 @@ def test_ista_study_fista_converges_faster(tmp_path):
 
 def test_diverging_training_fails_clearly(small_problem):
     """NaN in the loss stops training with a message naming the model and layer."""
-    from deepunfold.training import NonFiniteError
+    from deepunfold.train.loop import NonFiniteError
 
     p = small_problem
     x, z = p.split("train")

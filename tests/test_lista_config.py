@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deepunfold.config import ConfigError, validate_config
+from deepunfold.pipeline.config import ConfigError, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from deepunfold.manifest import build_manifest, is_measurement, sha256, write_manifest
+from deepunfold.pipeline.manifest import build_manifest, is_measurement, sha256, write_manifest
 
 
 def _files(root, files):

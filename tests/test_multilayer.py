@@ -7,17 +7,7 @@ import pytest
 import scipy.fft
 import torch
 
-from deepunfold.coherence import (
-    DICTIONARIES,
-    coherence_bound,
-    dct_matrix,
-    hadamard_matrix,
-    make_dictionary,
-    mutual_coherence,
-    recovery_experiment,
-    sparse_codes,
-)
-from deepunfold.multilayer import (
+from deepunfold.solvers.multilayer import (
     default_steps,
     generate_signals,
     layered_basis_pursuit,
@@ -29,7 +19,17 @@ from deepunfold.multilayer import (
     ml_objective,
     thresholds_from_lambdas,
 )
-from deepunfold.solvers import fista, ista
+from deepunfold.solvers.proximal_gradient import fista, ista
+from deepunfold.studies.coherence import (
+    DICTIONARIES,
+    coherence_bound,
+    dct_matrix,
+    hadamard_matrix,
+    make_dictionary,
+    mutual_coherence,
+    recovery_experiment,
+    sparse_codes,
+)
 
 # small batched loops run fastest (and most repeatably) on one thread
 pytestmark = pytest.mark.usefixtures("one_thread")

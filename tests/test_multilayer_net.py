@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from deepunfold.mlista_net import (
+from deepunfold.pipeline.resources import MissingResourceError
+from deepunfold.solvers.multilayer import layered_thresholding, matrix_layer, ml_ista_step
+from deepunfold.solvers.proximal_gradient import power_iteration
+from deepunfold.unfolded.mlista import (
     MLISTANet,
     count_parameters,
     load_digits_split,
     load_mnist,
     train_classifier,
 )
-from deepunfold.multilayer import layered_thresholding, matrix_layer, ml_ista_step
-from deepunfold.resources import MissingResourceError
-from deepunfold.solvers import power_iteration
 
 # (input shape, channels, kernels, strides, paddings): the full study's MNIST net, the demo's
 # digits net, and an odd size that needs output padding in the transposed convolutions

@@ -3,7 +3,7 @@
 import pytest
 from conftest import DEMO, copy_workflow, job_counts, snakemake
 
-from deepunfold.io import read_table
+from deepunfold.pipeline.io import read_table
 
 pytestmark = pytest.mark.pipeline
 

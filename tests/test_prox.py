@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from deepunfold.prox import group_soft_threshold, hard_threshold, soft_threshold, svt
+from deepunfold.ops.prox import group_soft_threshold, hard_threshold, soft_threshold, svt
 
 DTYPES = [torch.float32, torch.float64]
 

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from deepunfold.robust import breakdown_sweep, closed_form, estimate_all, loss, minimise_loss
+from deepunfold.studies.robust_location import (
+    breakdown_sweep,
+    closed_form,
+    estimate_all,
+    loss,
+    minimise_loss,
+)
 
 SEED_DATA = [1, 1, 1, 6, 1, 1]
 

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from deepunfold.moving_digits import (
+from deepunfold.data.moving_digits import (
     load_sklearn_digits,
     make_moving_digits,
     render_digits,
     trajectories,
 )
-from deepunfold.prox import group_soft_threshold, soft_threshold, svt
-from deepunfold.rpca import (
+from deepunfold.ops.prox import group_soft_threshold, soft_threshold, svt
+from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     as_matrix,
     as_samples,
@@ -224,7 +224,7 @@ def test_svt_gram_route_float32_error_bound(shape):
 
 @pytest.mark.parametrize(("channels", "size"), [(1, 5), (3, 5), (3, 1), (2, 17)])
 def test_inference_convolution_is_conv2d(channels, size):
-    from deepunfold.rpca import _conv2d
+    from deepunfold.unfolded.rpca import _conv2d
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(5, channels, 24, 24, generator=g)
@@ -401,8 +401,8 @@ def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
     """The full study's path, on tiny files in MNIST's idx format (no network here)."""
     import struct
 
-    from deepunfold.moving_digits import load_mnist_digits
-    from deepunfold.resources import MissingResourceError
+    from deepunfold.data.moving_digits import load_mnist_digits
+    from deepunfold.pipeline.resources import MissingResourceError
 
     with pytest.raises(MissingResourceError, match="train-images-idx3-ubyte"):
         load_mnist_digits(tmp_path, train=True)
@@ -427,7 +427,7 @@ def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
 
 def test_diverging_training_fails_clearly():
     """NaN in the loss stops training with a clear message (no weights are kept)."""
-    from deepunfold.training import NonFiniteError
+    from deepunfold.train.loop import NonFiniteError
 
     train, val = _small_data("frame", 4, seed=0), _small_data("frame", 2, seed=1)
     low = train[1].clone()

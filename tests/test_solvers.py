@@ -5,7 +5,13 @@ import pytest
 import torch
 from sklearn.linear_model import Lasso
 
-from deepunfold.solvers import fista, ista, lasso_objective, lipschitz_constant, power_iteration
+from deepunfold.solvers.proximal_gradient import (
+    fista,
+    ista,
+    lasso_objective,
+    lipschitz_constant,
+    power_iteration,
+)
 
 
 def problem(seed, m=40, n=80, batch=4, k=6, dtype=torch.float64):

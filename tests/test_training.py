@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from deepunfold.training import NonFiniteError, check_finite, load_checkpoint, save_checkpoint
+from deepunfold.train.loop import NonFiniteError, check_finite, load_checkpoint, save_checkpoint
 
 
 def test_check_finite():

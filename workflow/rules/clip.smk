@@ -60,7 +60,7 @@ rule download_nltk_data:
 
 rule clip_train_tinyclip:
     input:
-        code=library("tinyclip.py", "clip_embed.py", "figures/clip.py", "plotting.py"),
+        code=script_code("clip_train_tinyclip.py"),
     output:
         weights="results/clip/tinyclip/weights.pt",
         model_config="results/clip/tinyclip/model_config.json",
@@ -93,7 +93,7 @@ rule clip_train_tinyclip:
 rule clip_vocabulary:
     input:
         unpack(clip_vocabulary_inputs),
-        code=library("concepts.py", "clip_embed.py"),
+        code=script_code("clip_vocabulary.py"),
     output:
         vocabulary="results/clip/vocabulary.tsv",
     log:
@@ -120,7 +120,7 @@ rule clip_embed_images:
     input:
         unpack(clip_weights),
         data=clip_image_files,
-        code=library("clip_embed.py", "embedding_cache.py", "tinyclip.py"),
+        code=script_code("clip_embed_images.py"),
     output:
         cache="results/clip/embeddings/images.parquet",
     log:
@@ -143,7 +143,7 @@ rule clip_embed_texts:
     input:
         unpack(clip_weights),
         vocabulary="results/clip/vocabulary.tsv",
-        code=library("clip_embed.py", "embedding_cache.py"),
+        code=script_code("clip_embed_texts.py"),
     output:
         cache="results/clip/embeddings/{texts}.parquet",
     log:
@@ -169,7 +169,7 @@ rule clip_align:
         images="results/clip/embeddings/images.parquet",
         concepts="results/clip/embeddings/concepts.parquet",
         classes="results/clip/embeddings/classes.parquet",
-        code=library("concepts.py", "embedding_cache.py", "sparse_concepts.py"),
+        code=script_code("clip_align.py"),
     output:
         aligned="results/clip/aligned.npz",
         dense="results/clip/dense_zero_shot.tsv",
@@ -192,9 +192,7 @@ rule clip_sparse_code:
         aligned="results/clip/aligned.npz",
         images="results/clip/embeddings/images.parquet",
         classes="results/clip/embeddings/classes.parquet",
-        code=library(
-            "sparse_concepts.py", "solvers.py", "prox.py", "embedding_cache.py"
-        ),
+        code=script_code("clip_sparse_code.py"),
     output:
         codes="results/clip/codes/lambda_{lam}.parquet",
         summary="results/clip/codes/lambda_{lam}.tsv",
@@ -227,7 +225,7 @@ rule clip_summary:
         concepts="results/clip/embeddings/concepts.parquet",
         summaries=clip_code_files("summary"),
         codes=clip_code_files("codes"),
-        code=library("sparse_concepts.py", "figures/clip.py", "plotting.py"),
+        code=script_code("clip_summary.py"),
     output:
         table1="results/clip/table1_sparsity_accuracy.tsv",
         table2="results/clip/table2_memory.tsv",
@@ -269,9 +267,7 @@ rule clip_panel:
         concepts="results/clip/embeddings/concepts.parquet",
         classes="results/clip/embeddings/classes.parquet",
         data=clip_image_files,
-        code=library(
-            "sparse_concepts.py", "clip_embed.py", "figures/clip.py", "plotting.py"
-        ),
+        code=script_code("clip_panel.py"),
     output:
         figure=report(
             "results/figures/clip/image_{index}.png",

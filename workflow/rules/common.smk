@@ -2,9 +2,11 @@
 # of figures that `results/figures/all` collects.
 
 import json
+from pathlib import Path
 
-from deepunfold.config import validate_config
-from deepunfold.resources import TORCHVISION
+from deepunfold.pipeline.config import validate_config
+from deepunfold.pipeline.provenance import script_sources
+from deepunfold.pipeline.resources import TORCHVISION
 
 # Stops the run before any job, naming every bad key (and fills in schema defaults).
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -22,9 +24,16 @@ def torchvision_files(name):
     return [f"resources/{name.lower()}/{f}" for f in TORCHVISION[name]["files"]]
 
 
-def library(*modules):
-    """Library sources a rule's results depend on, so that editing them reruns the rule."""
-    return [f"src/deepunfold/{module}" for module in modules]
+def script_code(script):
+    """A rule's code inputs: its script and every library file the script imports,
+    transitively (lazy imports included), so that editing any of them reruns the rule.
+    Derived by static analysis (deepunfold.pipeline.provenance), never listed by hand.
+    """
+    return [f"workflow/scripts/{script}"] + script_sources(
+        Path(workflow.basedir) / "workflow" / "scripts" / script,
+        root=Path(workflow.basedir) / "src" / "deepunfold",
+        relative_to=workflow.basedir,
+    )
 
 
 def robust_figures():

@@ -9,14 +9,10 @@ LISTA = config["lista"]
 LISTA_SETTINGS = list(LISTA["settings"])
 LISTA_MODELS = lista_models()
 LISTA_CATEGORY = "Task 3: ISTA and LISTA"
-LISTA_CODE = library(
-    "sparse_data.py", "lista.py", "solvers.py", "prox.py", "training.py"
-)
-LISTA_FIG_CODE = library("figures/lista.py", "plotting.py")
 
 # Checks the schema cannot express; they stop the run before any job, naming the key.
 if LISTA["enabled"]:
-    from deepunfold.config import ConfigError
+    from deepunfold.pipeline.config import ConfigError
 
     if not LISTA_MODELS:
         raise ConfigError(
@@ -47,7 +43,7 @@ if LISTA["enabled"]:
 
 rule lista_sweep_data:
     input:
-        code=LISTA_CODE,
+        code=script_code("lista_sweep_data.py"),
     output:
         sweep="results/lista/data/ista_sweep.npz",
     log:
@@ -69,7 +65,7 @@ rule lista_sweep_data:
 
 rule lista_ista_study:
     input:
-        code=LISTA_CODE + LISTA_FIG_CODE,
+        code=script_code("lista_ista_study.py"),
         sweep=rules.lista_sweep_data.output.sweep,
     output:
         table="results/lista/ista_study.tsv",
@@ -110,7 +106,7 @@ rule lista_ista_study:
 
 rule lista_data:
     input:
-        code=LISTA_CODE,
+        code=script_code("lista_data.py"),
     output:
         data="results/lista/data/{setting}.npz",
     log:
@@ -134,7 +130,7 @@ rule lista_data:
 
 rule lista_baselines:
     input:
-        code=LISTA_CODE,
+        code=script_code("lista_baselines.py"),
         data="results/lista/data/{setting}.npz",
     output:
         table="results/lista/{setting}/baselines.tsv",
@@ -159,7 +155,7 @@ rule lista_baselines:
 
 rule lista_train:
     input:
-        code=LISTA_CODE,
+        code=script_code("lista_train.py"),
         data="results/lista/data/{setting}.npz",
     output:
         model="results/lista/{setting}/{model}.pt",
@@ -196,7 +192,7 @@ rule lista_train:
 
 rule lista_figures:
     input:
-        code=LISTA_FIG_CODE,
+        code=script_code("lista_figures.py"),
         data="results/lista/data/{setting}.npz",
         baselines="results/lista/{setting}/baselines.tsv",
         histories=lista_model_outputs("history"),
@@ -247,7 +243,7 @@ rule lista_figures:
 
 rule lista_parameters:
     input:
-        code=LISTA_CODE,
+        code=script_code("lista_parameters.py"),
         models=expand(
             "results/lista/{setting}/{model}.pt",
             setting=LISTA_SETTINGS,

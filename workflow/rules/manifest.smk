@@ -1,6 +1,7 @@
 rule figures_manifest:
     input:
-        all_figures,
+        code=script_code("figures_manifest.py"),
+        figures=all_figures,
     output:
         "results/figures/all",
     log:

@@ -6,9 +6,7 @@ ML_CATEGORY = "Task 6: multi-layer sparse models"
 
 rule multilayer_coherence:
     input:
-        code=library(
-            "coherence.py", "solvers.py", "figures/multilayer.py", "plotting.py"
-        ),
+        code=script_code("multilayer_coherence.py"),
     output:
         dictionaries="results/multilayer/coherence/dictionaries.tsv",
         recovery="results/multilayer/coherence/recovery.tsv",
@@ -38,14 +36,7 @@ rule multilayer_coherence:
 
 rule multilayer_pursuits:
     input:
-        code=library(
-            "multilayer.py",
-            "coherence.py",
-            "prox.py",
-            "solvers.py",
-            "figures/multilayer.py",
-            "plotting.py",
-        ),
+        code=script_code("multilayer_pursuits.py"),
     output:
         table="results/multilayer/pursuits/errors.tsv",
         figure=report(
@@ -75,14 +66,7 @@ rule multilayer_pursuits:
 
 rule multilayer_forward_support:
     input:
-        code=library(
-            "multilayer.py",
-            "coherence.py",
-            "prox.py",
-            "solvers.py",
-            "figures/multilayer.py",
-            "plotting.py",
-        ),
+        code=script_code("multilayer_forward_support.py"),
     output:
         table="results/multilayer/pursuits/forward_support.tsv",
         figure=report(
@@ -112,9 +96,7 @@ rule multilayer_forward_support:
 
 rule multilayer_train:
     input:
-        code=library(
-            "mlista_net.py", "multilayer.py", "prox.py", "solvers.py", "training.py"
-        ),
+        code=script_code("multilayer_train.py"),
         data=multilayer_data,
     output:
         summary="results/multilayer/mlista_net/k{k}/summary.tsv",
@@ -141,7 +123,7 @@ rule multilayer_train:
 
 rule multilayer_unfolding:
     input:
-        code=library("figures/multilayer.py", "plotting.py"),
+        code=script_code("multilayer_unfolding.py"),
         summaries=multilayer_trained("summary"),
         histories=multilayer_trained("history"),
     output:

@@ -3,7 +3,7 @@
 
 rule robust_estimates:
     input:
-        code=library("robust.py", "figures/robust.py", "plotting.py"),
+        code=script_code("robust_estimates.py"),
     output:
         table="results/robust/estimates.tsv",
         estimates=report(
@@ -41,7 +41,7 @@ rule robust_estimates:
 
 rule robust_breakdown:
     input:
-        code=library("robust.py", "figures/robust.py", "plotting.py"),
+        code=script_code("robust_breakdown.py"),
     output:
         by_magnitude="results/robust/breakdown_magnitude.tsv",
         by_count="results/robust/breakdown_count.tsv",

@@ -7,7 +7,7 @@ RPCA_VARIANT = {"mode": "frame|video", "prox": "l1|l12"}
 
 rule rpca_data:
     input:
-        code=library("moving_digits.py", "io.py"),
+        code=script_code("rpca_data.py"),
         digits=rpca_digit_files,
     output:
         train="results/rpca/data/train.npz",
@@ -32,7 +32,7 @@ rule rpca_data:
 
 rule rpca_pcp:
     input:
-        code=library("rpca.py", "prox.py", "moving_digits.py"),
+        code=script_code("rpca_pcp.py"),
         test="results/rpca/data/test.npz",
     output:
         metrics="results/rpca/{mode}/pcp/metrics.tsv",
@@ -62,7 +62,7 @@ rule rpca_pcp:
 
 rule rpca_train:
     input:
-        code=library("rpca.py", "prox.py", "moving_digits.py"),
+        code=script_code("rpca_train.py"),
         train="results/rpca/data/train.npz",
         val="results/rpca/data/val.npz",
     output:
@@ -94,7 +94,7 @@ rule rpca_train:
 
 rule rpca_evaluate:
     input:
-        code=library("rpca.py", "prox.py", "moving_digits.py"),
+        code=script_code("rpca_evaluate.py"),
         test="results/rpca/data/test.npz",
         model="results/rpca/{mode}/{prox}/model.pt",
         untrained="results/rpca/{mode}/{prox}/untrained.pt",
@@ -128,7 +128,7 @@ rule rpca_evaluate:
 
 rule rpca_figures:
     input:
-        code=library("figures/rpca.py", "plotting.py"),
+        code=script_code("rpca_figures.py"),
         history="results/rpca/{mode}/{prox}/history.tsv",
         thresholds="results/rpca/{mode}/{prox}/thresholds.tsv",
         layers="results/rpca/{mode}/{prox}/layers.npz",
@@ -192,7 +192,7 @@ rule rpca_figures:
 
 rule rpca_compare:
     input:
-        code=library("figures/rpca.py", "plotting.py"),
+        code=script_code("rpca_compare.py"),
         metrics=expand(
             "results/rpca/{mode}/{prox}/metrics.tsv",
             mode=config["rpca"]["modes"],
@@ -227,7 +227,7 @@ rule rpca_compare:
 # (under results/benchmarks/) because it differs between any two runs.
 rule rpca_timing:
     input:
-        code=library("figures/rpca.py", "plotting.py"),
+        code=script_code("rpca_timing.py"),
         timings=expand(
             "results/benchmarks/rpca/{mode}_{prox}_time_per_sample.tsv",
             mode=config["rpca"]["modes"],

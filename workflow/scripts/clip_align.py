@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 
-from deepunfold.concepts import align
-from deepunfold.embedding_cache import read_embeddings
-from deepunfold.io import atomic_path, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.sparse_concepts import zero_shot_predict
+from deepunfold.clip.cache import read_embeddings
+from deepunfold.clip.codes import zero_shot_predict
+from deepunfold.clip.concepts import align
+from deepunfold.pipeline.io import atomic_path, write_table
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0])
 inp = snakemake.input

@@ -4,11 +4,11 @@ from functools import partial
 
 from tqdm import tqdm
 
-from deepunfold.clip_embed import class_names, encode_texts, load_model
-from deepunfold.embedding_cache import write_embeddings
-from deepunfold.io import read_table
-from deepunfold.jobs import setup_job
-from deepunfold.manifest import sha256
+from deepunfold.clip.cache import write_embeddings
+from deepunfold.clip.embed import class_names, encode_texts, load_model
+from deepunfold.pipeline.io import read_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.pipeline.manifest import sha256
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, p.seed)

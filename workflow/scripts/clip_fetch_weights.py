@@ -1,7 +1,7 @@
 """Fetch open_clip weights once into resources/, or fail naming the checkpoint to place."""
 
-from deepunfold.clip_embed import fetch_weights
-from deepunfold.jobs import setup_job
+from deepunfold.clip.embed import fetch_weights
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0])
 p = snakemake.params

@@ -3,12 +3,12 @@
 import numpy as np
 import torch
 
-from deepunfold.clip_embed import image_dataset
-from deepunfold.embedding_cache import read_embeddings
+from deepunfold.clip.cache import read_embeddings
+from deepunfold.clip.codes import read_codes, reconstruct, zero_shot_predict
+from deepunfold.clip.embed import image_dataset
 from deepunfold.figures.clip import plot_concept_panel
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
-from deepunfold.sparse_concepts import read_codes, reconstruct, zero_shot_predict
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.jobs import setup_job
 
 p = snakemake.params
 log = setup_job(snakemake.log[0])

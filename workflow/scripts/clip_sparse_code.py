@@ -5,10 +5,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deepunfold.embedding_cache import read_embeddings
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.sparse_concepts import reconstruct, sparse_code, write_codes, zero_shot_predict
+from deepunfold.clip.cache import read_embeddings
+from deepunfold.clip.codes import reconstruct, sparse_code, write_codes, zero_shot_predict
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads)

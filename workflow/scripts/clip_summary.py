@@ -4,12 +4,12 @@ import os
 
 import pandas as pd
 
-from deepunfold.embedding_cache import read_embeddings
+from deepunfold.clip.cache import read_embeddings
+from deepunfold.clip.codes import csr_nbytes, read_codes
 from deepunfold.figures.clip import plot_accuracy_vs_lambda, plot_accuracy_vs_nnz
-from deepunfold.io import read_table, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
-from deepunfold.sparse_concepts import csr_nbytes, read_codes
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import read_table, write_table
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0])
 p = snakemake.params

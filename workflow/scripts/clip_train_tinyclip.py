@@ -7,18 +7,18 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deepunfold.clip_embed import load_model
-from deepunfold.figures.clip import plot_tinyclip_training
-from deepunfold.io import atomic_path, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
-from deepunfold.tinyclip import (
+from deepunfold.clip.embed import load_model
+from deepunfold.clip.tinyclip import (
     TINYCLIP_NAME,
     DigitImages,
     load_digits_split,
     tinyclip_config,
     train_tinyclip,
 )
+from deepunfold.figures.clip import plot_tinyclip_training
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import atomic_path, write_table
+from deepunfold.pipeline.jobs import setup_job
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, p.seed)

@@ -5,8 +5,7 @@ from functools import partial
 import pandas as pd
 from tqdm import tqdm
 
-from deepunfold.clip_embed import class_names
-from deepunfold.concepts import (
+from deepunfold.clip.concepts import (
     build_vocabulary,
     count_nouns,
     load_karpathy_captions,
@@ -14,8 +13,9 @@ from deepunfold.concepts import (
     read_stopwords,
     read_word_list,
 )
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
+from deepunfold.clip.embed import class_names
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0])
 p = snakemake.params

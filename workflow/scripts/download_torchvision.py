@@ -1,7 +1,7 @@
 """Download a torchvision data set into resources/, or fail naming the files to place."""
 
-from deepunfold.jobs import setup_job
-from deepunfold.resources import TORCHVISION, download_torchvision
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.pipeline.resources import TORCHVISION, download_torchvision
 
 log = setup_job(snakemake.log[0])
 name = snakemake.params.dataset

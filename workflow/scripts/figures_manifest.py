@@ -2,9 +2,11 @@
 
 import json
 
-from deepunfold.jobs import setup_job
-from deepunfold.manifest import write_manifest
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.pipeline.manifest import write_manifest
 
 log = setup_job(snakemake.log[0], snakemake.threads)
-manifest = write_manifest(snakemake.input, json.loads(snakemake.params.config), snakemake.output[0])
+manifest = write_manifest(
+    snakemake.input.figures, json.loads(snakemake.params.config), snakemake.output[0]
+)
 log.info("manifest lists %d files", manifest["n_files"])

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.lista import solver_curve
-from deepunfold.sparse_data import load_problem
+from deepunfold.data.sparse_signals import load_problem
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.unfolded.lista import solver_curve
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads)

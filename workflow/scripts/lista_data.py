@@ -1,7 +1,7 @@
 """Task 3 data: the dictionary and train / validation / test pairs of one setting."""
 
-from deepunfold.jobs import setup_job
-from deepunfold.sparse_data import make_problem, save_problem
+from deepunfold.data.sparse_signals import make_problem, save_problem
+from deepunfold.pipeline.jobs import setup_job
 
 p = snakemake.params
 s = p.setting

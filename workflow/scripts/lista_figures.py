@@ -2,11 +2,11 @@
 
 import pandas as pd
 
+from deepunfold.data.sparse_signals import fraction_zeros, load_problem
 from deepunfold.figures.lista import plot_layers, plot_nmse_iterations, plot_training
-from deepunfold.io import read_table, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
-from deepunfold.sparse_data import fraction_zeros, load_problem
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import read_table, write_table
+from deepunfold.pipeline.jobs import setup_job
 
 p = snakemake.params
 out = snakemake.output

@@ -2,12 +2,12 @@
 
 import numpy as np
 
+from deepunfold.data.sparse_signals import load_sweep, nmse_db
 from deepunfold.figures.lista import plot_convergence, plot_ista_losses, plot_recovery
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.lista import ista_sparsity_study
-from deepunfold.plotting import demo_note, save_figure
-from deepunfold.sparse_data import load_sweep, nmse_db
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.unfolded.lista import ista_sparsity_study
 
 p = snakemake.params
 out = snakemake.output

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.lista import parameter_table
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.unfolded.lista import parameter_table
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 table = parameter_table(snakemake.input.models)

@@ -1,7 +1,7 @@
 """Task 3 data: test signals of the seed setting at every sparsity level (the ISTA study)."""
 
-from deepunfold.jobs import setup_job
-from deepunfold.sparse_data import make_sparsity_sweep, save_sweep
+from deepunfold.data.sparse_signals import make_sparsity_sweep, save_sweep
+from deepunfold.pipeline.jobs import setup_job
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads)

@@ -3,17 +3,17 @@
 import torch
 from tqdm import tqdm
 
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.lista import (
+from deepunfold.data.sparse_signals import load_problem
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.train.loop import save_checkpoint
+from deepunfold.unfolded.lista import (
     TrainConfig,
     build_model,
     count_parameters,
     layer_metrics,
     train_layerwise,
 )
-from deepunfold.sparse_data import load_problem
-from deepunfold.training import save_checkpoint
 
 p = snakemake.params
 out = snakemake.output

@@ -2,16 +2,16 @@
 
 import pandas as pd
 
-from deepunfold.coherence import (
+from deepunfold.figures.multilayer import plot_recovery
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.studies.coherence import (
     coherence_bound,
     make_dictionary,
     mutual_coherence,
     recovery_experiment,
 )
-from deepunfold.figures.multilayer import plot_recovery
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
 
 log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
 c = snakemake.params.coherence

@@ -3,15 +3,15 @@
 import pandas as pd
 
 from deepunfold.figures.multilayer import plot_forward_support
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.multilayer import (
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.solvers.multilayer import (
     generate_signals,
     layered_thresholding,
     make_multilayer_dictionaries,
     matrix_layer,
 )  # fmt: skip
-from deepunfold.plotting import demo_note, save_figure
 
 log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
 m, f = snakemake.params.model, snakemake.params.forward

@@ -3,9 +3,10 @@
 import pandas as pd
 
 from deepunfold.figures.multilayer import plot_pursuit_errors
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.multilayer import (
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.solvers.multilayer import (
     generate_signals,
     layered_basis_pursuit,
     layered_thresholding,
@@ -16,7 +17,6 @@ from deepunfold.multilayer import (
     ml_objective,
     relative_error,
 )  # fmt: skip
-from deepunfold.plotting import demo_note, save_figure
 
 log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
 m, p = snakemake.params.model, snakemake.params.pursuits

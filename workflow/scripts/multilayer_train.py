@@ -3,9 +3,9 @@
 import pandas as pd
 import torch
 
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.mlista_net import (
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.unfolded.mlista import (
     MLISTANet,
     count_parameters,
     load_digits_split,

@@ -3,9 +3,9 @@
 import pandas as pd
 
 from deepunfold.figures.multilayer import plot_unfolding_accuracy
-from deepunfold.io import read_table, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import read_table, write_table
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 runs = pd.concat([read_table(f) for f in snakemake.input.summaries], ignore_index=True)

@@ -1,10 +1,10 @@
 """Task 1: estimation error against outlier magnitude and against the number of outliers."""
 
+from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.figures.robust import plot_breakdown
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
-from deepunfold.robust import breakdown_sweep
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.studies.robust_location import breakdown_sweep
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params

@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 
+from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.figures.robust import plot_estimates, plot_loss_curves
-from deepunfold.io import write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
-from deepunfold.robust import estimate_all
+from deepunfold.pipeline.io import write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.studies.robust_location import estimate_all
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params

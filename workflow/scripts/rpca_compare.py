@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.figures.rpca import plot_comparison, sort_methods
-from deepunfold.io import read_table, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import read_table, write_table
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 table = pd.concat([read_table(path) for path in snakemake.input.metrics], ignore_index=True)

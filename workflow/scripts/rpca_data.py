@@ -1,12 +1,12 @@
 """Tasks 4/5: moving digits on a noisy low-rank background, train/val/test splits saved once."""
 
-from deepunfold.jobs import setup_job
-from deepunfold.moving_digits import (
+from deepunfold.data.moving_digits import (
     load_mnist_digits,
     load_sklearn_digits,
     make_moving_digits,
     save_split,
 )
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 c = dict(snakemake.params.data)

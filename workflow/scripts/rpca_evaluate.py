@@ -7,10 +7,10 @@ results/benchmarks/.
 import numpy as np
 import pandas as pd
 
-from deepunfold.io import atomic_path, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.moving_digits import load_split
-from deepunfold.rpca import (
+from deepunfold.data.moving_digits import load_split
+from deepunfold.pipeline.io import atomic_path, write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     as_samples,
     layer_statistics,

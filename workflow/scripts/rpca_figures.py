@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.figures.rpca import (
     plot_examples,
     plot_loss,
@@ -9,9 +10,8 @@ from deepunfold.figures.rpca import (
     plot_sparsity,
     plot_thresholds,
 )
-from deepunfold.io import read_table
-from deepunfold.jobs import setup_job
-from deepunfold.plotting import demo_note, save_figure
+from deepunfold.pipeline.io import read_table
+from deepunfold.pipeline.jobs import setup_job
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 p, out = snakemake.params, snakemake.output

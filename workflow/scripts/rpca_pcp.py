@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepunfold.io import atomic_path, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.moving_digits import load_split
-from deepunfold.rpca import as_matrix, as_samples, from_matrix, pcp, summary_row, to_numpy
+from deepunfold.data.moving_digits import load_split
+from deepunfold.pipeline.io import atomic_path, write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.unfolded.rpca import as_matrix, as_samples, from_matrix, pcp, summary_row, to_numpy
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params

@@ -4,10 +4,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deepunfold.io import atomic_path, write_table
-from deepunfold.jobs import setup_job
-from deepunfold.moving_digits import load_split
-from deepunfold.rpca import UnfoldedRPCA, as_samples, train_unfolded, tune_untrained
+from deepunfold.data.moving_digits import load_split
+from deepunfold.pipeline.io import atomic_path, write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples, train_unfolded, tune_untrained
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)

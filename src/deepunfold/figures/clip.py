@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plotting import new_figure
+from deepunfold.figures.plotting import new_figure
 
 
 def plot_accuracy_vs_lambda(table1: pd.DataFrame, dense_acc: float, chance: float, what: str):

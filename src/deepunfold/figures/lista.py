@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ..plotting import new_figure
+from deepunfold.figures.plotting import new_figure
 
 SOLVER_LABELS = {"ista": "ISTA", "fista": "FISTA"}
 MODEL_LABELS = {"lista": "LISTA", "lista_cp": "LISTA-CP", "alista": "ALISTA"}

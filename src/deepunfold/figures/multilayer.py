@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plotting import new_figure
+from deepunfold.figures.plotting import new_figure
 
 DICT_LABELS = {
     "gaussian": "random Gaussian",

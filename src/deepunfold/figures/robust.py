@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plotting import new_figure
-from ..robust import LOSSES, loss
+from deepunfold.figures.plotting import new_figure
+from deepunfold.studies.robust_location import LOSSES, loss
 
 LABELS = {"l2": "L2 (mean)", "l1": "L1 (median)", "l0": "L0 (mode)"}
 COLORS = {"l2": "tab:red", "l1": "tab:blue", "l0": "tab:green"}

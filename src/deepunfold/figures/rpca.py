@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.ticker import MaxNLocator
 
-from ..plotting import new_figure, plt
+from deepunfold.figures.plotting import new_figure, plt
 
 TASKS = {"l1": "Task 4, L1", "l12": "Task 5, L1,2"}
 GROUPS = {"frame": "columns of the frame", "video": "pixel time series"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .io import atomic_path
+from deepunfold.pipeline.io import atomic_path
 
 __all__ = ["NonFiniteError", "check_finite", "save_checkpoint", "load_checkpoint"]
 

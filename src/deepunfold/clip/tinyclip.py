@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .training import check_finite
+from deepunfold.train.loop import check_finite
 
 __all__ = [
     "TINYCLIP_NAME",

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import atomic_path
-from .resources import MissingResourceError
+from deepunfold.pipeline.io import atomic_path
+from deepunfold.pipeline.resources import MissingResourceError
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -201,7 +201,7 @@ def class_names(dataset: str) -> list[str]:
     if dataset == "cifar10":
         return list(CIFAR10_CLASSES)
     if dataset == "digits":
-        from .tinyclip import DIGIT_NAMES
+        from deepunfold.clip.tinyclip import DIGIT_NAMES
 
         return list(DIGIT_NAMES)
     raise ValueError(f"unknown image set {dataset!r}; expected 'cifar10' or 'digits'")
@@ -226,7 +226,7 @@ def image_dataset(
         ds = cifar10_test(cifar_root, transform)
         return ds, np.arange(len(ds)), f"CIFAR-10 test set ({len(ds)} images, {cifar_root})"
     if dataset == "digits":
-        from .tinyclip import DigitImages, load_digits_split
+        from deepunfold.clip.tinyclip import DigitImages, load_digits_split
 
         images, labels, _, test_idx = load_digits_split(test_fraction, seed)
         ds = DigitImages(images[test_idx], labels[test_idx], transform)

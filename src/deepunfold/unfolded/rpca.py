@@ -56,8 +56,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .prox import group_soft_threshold, soft_threshold, svt
-from .training import check_finite
+from deepunfold.ops.prox import group_soft_threshold, soft_threshold, svt
+from deepunfold.train.loop import check_finite
 
 __all__ = [
     "MODES",
@@ -174,7 +174,7 @@ def pcp(
     matrices are iterated further. Run it in float64 for ``tol`` below about 1e-6.
 
     ``svt_method`` picks how each iteration's singular-value thresholding is computed
-    (:func:`~deepunfold.prox.svt`): ``"gram"`` (default) through the eigendecomposition of the
+    (:func:`~deepunfold.ops.prox.svt`): ``"gram"`` (default) through the eigendecomposition of the
     smaller Gram matrix, which the learned network's inference uses too, so that the baseline
     is not handicapped against it (1.5-1.9x faster than the SVD here, same iterations, L
     within about 1e-10); ``"svd"`` the thin SVD of Lin et al.'s reference code.
@@ -310,7 +310,7 @@ class UnfoldedRPCA(nn.Module):
         """Split samples ``x`` ``(B, F, H, W)`` into ``(L, S)`` (and every layer's if asked).
 
         The same maps are computed with and without gradients, by different kernels: with
-        gradients the SVT is an SVD with the stable backward (:func:`~deepunfold.prox.svt`),
+        gradients the SVT is an SVD with the stable backward (:func:`~deepunfold.ops.prox.svt`),
         without (inference) it goes through the Gram matrix (``method="gram"``) and
         the convolutions through NNPACK (:func:`_conv2d`). Layer 1 convolves only ``X``,
         since :math:`L^0 = S^0 = 0`.

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .prox import soft_threshold
+from deepunfold.ops.prox import soft_threshold
 
 __all__ = [
     "LassoResult",
@@ -239,7 +239,7 @@ def ista(
     .. math::
         z^{k+1} = S_{\eta\lambda}\big(z^k - \eta A^\top(A z^k - x)\big),
 
-    with :math:`S` the soft threshold (:func:`~deepunfold.prox.soft_threshold`) and step
+    with :math:`S` the soft threshold (:func:`~deepunfold.ops.prox.soft_threshold`) and step
     :math:`\eta = 1/L`, :math:`L = \|A\|_2^2` from :func:`power_iteration`, unless ``step`` is
     given. Stops after ``max_iter`` iterations or once every signal's relative change
     :math:`\|z^{k+1} - z^k\| / \|z^{k+1}\|` is at most ``tol``.

@@ -1,9 +1,10 @@
 r"""Learned ISTA: LISTA, LISTA-CP and ALISTA, their layer-wise training, and their baselines.
 
 All networks unfold :math:`T` iterations of ISTA for
-:math:`\min_z \tfrac12\|x - Az\|^2 + \lambda\|z\|_1` (:func:`deepunfold.solvers.ista`) and
-learn some of each iteration's quantities. With :math:`\eta_\theta` the soft threshold
-(:func:`deepunfold.prox.soft_threshold`) and :math:`z^0 = 0`, layer :math:`t` computes
+:math:`\min_z \tfrac12\|x - Az\|^2 + \lambda\|z\|_1`
+(:func:`deepunfold.solvers.proximal_gradient.ista`) and learn some of each iteration's quantities.
+With :math:`\eta_\theta` the soft threshold
+(:func:`deepunfold.ops.prox.soft_threshold`) and :math:`z^0 = 0`, layer :math:`t` computes
 
 * **LISTA** (Gregor & LeCun, 2010), untied:
   :math:`z^{t+1} = \eta_{\theta^t}(W_e^t x + S^t z^t)` with learned :math:`W_e^t \in
@@ -30,8 +31,8 @@ so far at decayed learning rates (``lr * 0.2``, ``lr * 0.02``); Adam; each stage
 when the validation NMSE has not improved for ``patience`` evaluations and keeps its best
 weights. Batches are drawn from a seeded generator, so training is a function of its seed.
 
-Shapes follow :mod:`deepunfold.solvers`: ``x`` is ``(batch, m)``, ``z`` ``(batch, n)``,
-``A`` ``(m, n)``.
+Shapes follow :mod:`deepunfold.solvers.proximal_gradient`: ``x`` is ``(batch, m)``,
+``z`` ``(batch, n)``, ``A`` ``(m, n)``.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .prox import soft_threshold
-from .solvers import fista, ista, lipschitz_constant
-from .sparse_data import fraction_zeros, nmse_db
-from .training import check_finite
+from deepunfold.data.sparse_signals import fraction_zeros, nmse_db
+from deepunfold.ops.prox import soft_threshold
+from deepunfold.solvers.proximal_gradient import fista, ista, lipschitz_constant
+from deepunfold.train.loop import check_finite
 
 __all__ = [
     "MODELS",
@@ -114,7 +115,7 @@ def support_selection_percent(layer: int, percent_step: float, percent_max: floa
 def shrink(u: torch.Tensor, theta: torch.Tensor, percent: float = 0.0) -> torch.Tensor:
     r"""Soft threshold with optional support selection.
 
-    ``percent = 0`` is :math:`\eta_\theta(u)` (:func:`deepunfold.prox.soft_threshold`).
+    ``percent = 0`` is :math:`\eta_\theta(u)` (:func:`deepunfold.ops.prox.soft_threshold`).
     Otherwise the entries of each row that are among its ``ceil(percent/100 * n)`` largest in
     magnitude and exceed :math:`\theta` are kept as they are, the others are soft-thresholded.
     A negative learned threshold acts as 0 (it is clamped, so the operator stays a prox).
@@ -318,7 +319,7 @@ def count_parameters(model: nn.Module | None) -> int:
 
 def load_model(path) -> tuple[UnfoldedISTA, dict]:
     """Rebuild a model saved by the training stage; returns ``(model, checkpoint metadata)``."""
-    from .training import load_checkpoint
+    from deepunfold.train.loop import load_checkpoint
 
     ckpt = load_checkpoint(path)
     missing = {"model_name", "depth", "m", "n"} - set(ckpt)
@@ -560,8 +561,9 @@ def solver_curve(
 ) -> pd.DataFrame:
     """NMSE (dB) and fraction of zeros of ISTA (or FISTA) iterates ``1 .. n_iter`` against ``z``.
 
-    Runs :func:`deepunfold.solvers.ista` / :func:`~deepunfold.solvers.fista` from zero with
-    step ``1/L`` and no early stop. ``record_every(k)`` selects the iterations to score
+    Runs :func:`deepunfold.solvers.proximal_gradient.ista` /
+    :func:`~deepunfold.solvers.proximal_gradient.fista` from zero with step ``1/L`` and no early
+    stop. ``record_every(k)`` selects the iterations to score
     (all by default).
     """
     rows = []

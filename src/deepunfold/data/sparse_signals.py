@@ -5,8 +5,9 @@ Every problem is the linear model
 .. math::
     x = A z + n, \qquad A \in \mathbb R^{m \times n},\ z \in \mathbb R^n \text{ sparse},
 
-with conventions shared with :mod:`deepunfold.solvers`: signals ``x`` are ``(batch, m)``,
-codes ``z`` are ``(batch, n)`` and the batched forward model is ``x = z @ A.T + noise``.
+with conventions shared with :mod:`deepunfold.solvers.proximal_gradient`: signals ``x``
+are ``(batch, m)``, codes ``z`` are ``(batch, n)`` and the batched forward model is ``x = z @ A.T +
+noise``.
 
 * The dictionary has i.i.d. :math:`\mathcal N(0, 1/m)` entries and (optionally) unit-norm
   columns, as in the standard LISTA benchmark (Chen et al. 2018, Liu et al. 2019).
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import atomic_path
+from deepunfold.pipeline.io import atomic_path
 
 __all__ = [
     "gaussian_dictionary",

@@ -24,7 +24,8 @@ Dictionaries of the experiment (all column-normalised, :math:`n` the signal dime
 
 Basis pursuit (:math:`\min \|x\|_1` s.t. :math:`Dx = y`) is solved here as the Lasso
 :math:`\min_x \tfrac12\|y - Dx\|^2 + \lambda\|x\|_1` with a small :math:`\lambda` by
-:func:`deepunfold.solvers.fista` run to convergence. As :math:`\lambda \to 0` the Lasso
+:func:`deepunfold.solvers.proximal_gradient.fista` run to convergence.
+As :math:`\lambda \to 0` the Lasso
 solution tends to the BP solution; for :math:`\lambda > 0` it may carry extra entries of size
 :math:`O(\lambda)` where BP is exact but the Lasso's irrepresentable condition fails, so the
 support is read with a relative threshold well above :math:`\lambda` and well below the
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .solvers import fista
+from deepunfold.solvers.proximal_gradient import fista
 
 __all__ = [
     "DICTIONARIES",
@@ -189,7 +190,7 @@ def recovery_experiment(
     For each sparsity level :math:`s`, ``n_trials`` codes with :math:`s` non-zeros are drawn
     (:func:`sparse_codes`), :math:`y = D x (+ \sigma w)`, and
 
-    * **BP**: :func:`~deepunfold.solvers.fista` on :math:`\tfrac12\|y - Dz\|^2 +
+    * **BP**: :func:`~deepunfold.solvers.proximal_gradient.fista` on :math:`\tfrac12\|y - Dz\|^2 +
       \lambda\|z\|_1` (all levels in one batch) until the relative change is below ``tol``;
       the support is :func:`support_of` the solution with ``support_rtol``;
     * **OMP**: scikit-learn's ``OrthogonalMatchingPursuit`` with ``n_nonzero_coefs = s``

@@ -45,7 +45,7 @@ CNN); with :math:`D_2 = I`, :math:`\mu_2 = 1`, :math:`\lambda_2 = 0` ML-ISTA is 
 
 Layers are given as :class:`Layer` objects (synthesis :math:`\gamma \mapsto D\gamma` and
 analysis :math:`v \mapsto D^\top v`), so the same pursuit code runs on dense matrices
-(:func:`matrix_layer`) and on convolutional dictionaries (:mod:`deepunfold.mlista_net`).
+(:func:`matrix_layer`) and on convolutional dictionaries (:mod:`deepunfold.unfolded.mlista`).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .coherence import normalize_columns, sparse_codes
-from .prox import soft_threshold
-from .solvers import Momentum, lipschitz_constant
+from deepunfold.ops.prox import soft_threshold
+from deepunfold.solvers.proximal_gradient import Momentum, lipschitz_constant
+from deepunfold.studies.coherence import normalize_columns, sparse_codes
 
 __all__ = [
     "Layer",

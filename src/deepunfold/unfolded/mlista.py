@@ -8,9 +8,9 @@ thresholds :math:`\tau_i`. With ``unfoldings = 0`` the encoder is the feed-forwa
 .. math::
     \gamma_i = \mathrm{ReLU}(\mu_i D_i^\top \gamma_{i-1} - \tau_i), \qquad \gamma_0 = x,
 
-i.e. layered thresholding (:func:`deepunfold.multilayer.layered_thresholding` with
+i.e. layered thresholding (:func:`deepunfold.solvers.multilayer.layered_thresholding` with
 ``nonneg=True``); each further unfolding runs one ML-ISTA iteration
-(:func:`deepunfold.multilayer.ml_ista_step`) from the current deepest code, with the *same*
+(:func:`deepunfold.solvers.multilayer.ml_ista_step`) from the current deepest code, with the *same*
 :math:`W_i, \mu_i, \tau_i`:
 
 .. math::
@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .multilayer import Layer, layered_thresholding, ml_ista_step
-from .solvers import power_iteration
-from .training import check_finite
+from deepunfold.solvers.multilayer import Layer, layered_thresholding, ml_ista_step
+from deepunfold.solvers.proximal_gradient import power_iteration
+from deepunfold.train.loop import check_finite
 
 __all__ = [
     "MLISTANet",
@@ -150,7 +150,7 @@ class MLISTANet(nn.Module):
             return self.analysis(i, eye, W).reshape(c * h * w, -1).T
 
     def layers(self) -> list[Layer]:
-        """The dictionaries as :class:`~deepunfold.multilayer.Layer` objects."""
+        """The dictionaries as :class:`~deepunfold.solvers.multilayer.Layer` objects."""
         return [
             Layer(
                 synthesis=lambda g, i=i: self.synthesis(i, g),
@@ -233,7 +233,7 @@ def load_mnist(root, limit_train: int | None = None) -> DigitData:
     """
     from torchvision.datasets import MNIST
 
-    from .resources import TORCHVISION, require_files
+    from deepunfold.pipeline.resources import TORCHVISION, require_files
 
     require_files(
         [f"{root}/{f}" for f in TORCHVISION["MNIST"]["files"]], "MNIST", TORCHVISION["MNIST"]["how"]

@@ -8,8 +8,9 @@ For each aligned image embedding :math:`z \in \mathbb R^d` and the aligned conce
     \qquad (\text{optionally } w \ge 0),
 
 in the **scale of seed 001** (no factor 1/2 on the squared error, so its lambda sweep
-{0.01, ..., 5} means the same here). The foundation solvers (:mod:`deepunfold.solvers`)
-minimise :math:`\tfrac12\|z - Aw\|^2 + \mu\|w\|_1`; since :math:`F_\lambda = 2(\tfrac12\|z -
+{0.01, ..., 5} means the same here). The foundation solvers
+(:mod:`deepunfold.solvers.proximal_gradient`) minimise :math:`\tfrac12\|z - Aw\|^2 + \mu\|w\|_1`;
+since :math:`F_\lambda = 2(\tfrac12\|z -
 Aw\|^2 + \tfrac{\lambda}{2}\|w\|_1)` the two have the same minimiser with :math:`\mu =
 \lambda/2`, and a gradient step :math:`\eta` on :math:`F_\lambda` (the seed's "learning rate",
 gradient :math:`2A^\top(Aw - z)`) is a step :math:`2\eta` on the half-scale objective.
@@ -27,7 +28,7 @@ where :math:`w_j = 0`). Every solve reports the largest violation of these condi
 Solvers (:func:`sparse_code`):
 
 * ``"ista"``: the seed's algorithm (fixed step, fixed iteration count possible),
-* ``"fista"``: accelerated proximal gradient (:func:`deepunfold.solvers.fista`),
+* ``"fista"``: accelerated proximal gradient (:func:`deepunfold.solvers.proximal_gradient.fista`),
 * ``"active_set"``: the fast solver for this shape (many signals, ~1,000 atoms, sparse
   solutions), :func:`lasso_active_set`: a few FISTA iterations find an approximate support;
   batched *feature-sign* steps (exact Cholesky solves on the support with fixed signs, the
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .solvers import Momentum, fista, ista, lipschitz_constant
+from deepunfold.solvers.proximal_gradient import Momentum, fista, ista, lipschitz_constant
 
 __all__ = [
     "SOLVERS",
@@ -376,9 +377,10 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
 def _fista_warm_start(zc, A32, M32, lam, step, n_iter, nonneg):
     r"""``n_iter`` FISTA iterations in float32 from zero, the warm start of the active set.
 
-    The iterates of :func:`deepunfold.solvers.fista` (same extrapolation,
-    :class:`~deepunfold.solvers.Momentum`; the same up to float32 rounding) on the half-scale
-    problem with :math:`\mu = \lambda/2`, without its per-iteration convergence test, and the
+    The iterates of :func:`deepunfold.solvers.proximal_gradient.fista` (same extrapolation,
+    :class:`~deepunfold.solvers.proximal_gradient.Momentum`; the same up to float32
+    rounding) on the half-scale problem with :math:`\mu = \lambda/2`, without its per-iteration
+    convergence test, and the
     gradient step as one product with ``M32`` :math:`= I - \eta A^\top A` through NumPy, whose
     float32 GEMM (OpenBLAS) is about 12% faster than torch's here: 15% less time in all.
     """
@@ -457,8 +459,9 @@ def lasso_active_set(
 
     For each chunk of signals:
 
-    1. ``warm_iter`` FISTA iterations in float32 (:func:`deepunfold.solvers.fista`, step
-       :math:`1/L`) from zero give an approximate support and signs;
+    1. ``warm_iter`` FISTA iterations in float32
+    (:func:`deepunfold.solvers.proximal_gradient.fista`,
+       step :math:`1/L`) from zero give an approximate support and signs;
     2. batched feature-sign rounds (:func:`_feature_sign_round`; the first in float32, the
        others in float64): on the support plus the KKT violators, the sign-fixed quadratic is
        minimised exactly (batched Cholesky of :math:`G_{SS}`, :math:`G = A^\top A`) and the
@@ -889,7 +892,7 @@ def write_codes(path, w, ids, labels, meta: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .io import atomic_path
+    from deepunfold.pipeline.io import atomic_path
 
     csr = codes_to_csr(w)
     offsets = pa.array(csr.indptr.astype(np.int32), pa.int32())

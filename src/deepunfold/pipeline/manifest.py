@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .io import atomic_path
-from .jobs import package_versions
+from deepunfold.pipeline.io import atomic_path
+from deepunfold.pipeline.jobs import package_versions
 
 __all__ = ["MEASUREMENTS_DIR", "is_measurement", "sha256", "build_manifest", "write_manifest"]
 

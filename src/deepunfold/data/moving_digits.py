@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import atomic_path
+from deepunfold.pipeline.io import atomic_path
 
 __all__ = [
     "load_mnist_digits",
@@ -58,7 +58,7 @@ def load_mnist_digits(root: str | Path, train: bool) -> np.ndarray:
     """
     from torchvision.datasets import MNIST
 
-    from .resources import TORCHVISION, require_files
+    from deepunfold.pipeline.resources import TORCHVISION, require_files
 
     require_files(
         [Path(root) / f for f in TORCHVISION["MNIST"]["files"]],

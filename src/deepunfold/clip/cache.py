@@ -8,7 +8,7 @@ One row per item (an image, a class prompt, a concept), columns
 * ``text`` (string): the prompt that was encoded ("" for images),
 * ``embedding``: fixed-size list of ``dim`` float32, the L2-normalised embedding,
 
-and in the Parquet schema metadata, under the key ``deepunfold.embedding_cache``, a JSON
+and in the Parquet schema metadata, under the key ``deepunfold.clip.cache``, a JSON
 object with ``format`` (``FORMAT``), ``kind`` (``image`` or ``text``), ``n_rows``, ``dim``,
 ``model``, ``weights``, ``preprocessing``, ``dataset`` and any extra provenance. Reading
 (:func:`read_embeddings`) checks all of it and raises :class:`EmbeddingCacheError` naming the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path
+from deepunfold.pipeline.io import atomic_path
 
 __all__ = [
     "FORMAT",
@@ -34,8 +34,8 @@ __all__ = [
     "read_embeddings",
 ]
 
-FORMAT = "deepunfold.embedding_cache/1"
-META_KEY = b"deepunfold.embedding_cache"
+FORMAT = "deepunfold.clip.cache/1"
+META_KEY = b"deepunfold.clip.cache"
 REQUIRED_META = ("kind", "model", "weights", "preprocessing", "dataset")
 NORM_TOL = 1e-4
 

@@ -1,0 +1,1 @@
+"""CLIP pieces: embedding, caches, vocabulary and alignment, concept codes, the demo backbone."""

@@ -1,0 +1,1 @@
+"""Data generators (sparse signals, moving digits) and dataset readers."""

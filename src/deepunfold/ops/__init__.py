@@ -1,0 +1,1 @@
+"""Operators every algorithm shares: proximal maps, metrics."""

@@ -1,0 +1,1 @@
+"""Classical iterative algorithms: ISTA/FISTA, the exact Lasso, PCP, multi-layer pursuits."""

@@ -1,0 +1,1 @@
+"""Study code of single tasks that is neither a solver nor a model."""

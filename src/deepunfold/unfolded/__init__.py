@@ -1,0 +1,1 @@
+"""Learned unfolded networks: LISTA family, unfolded RPCA, the ML-ISTA network."""
