@@ -1,0 +1,100 @@
+"""The captions of `snakemake --report` render without a reStructuredText error or warning.
+
+Snakemake renders a caption in two steps: Jinja2 (``snakemake.config``, ``snakemake.wildcards``)
+and then docutils, which does not stop on a problem but prints it, in red, into the report
+(``|x_i - z|``, for example, is an undefined substitution there). Each caption is rendered here
+the same way, for the full study's and the demo's configuration and every value of the
+wildcards it uses, with docutils told to raise on any warning.
+"""
+
+import itertools
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from docutils.core import publish_doctree
+from docutils.utils import SystemMessage
+from jinja2 import Environment, StrictUndefined
+from snakemake.utils import update_config
+
+from deepunfold.pipeline.config import validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "workflow" / "report"
+CAPTIONS = sorted(REPORT.glob("*.rst"))
+# Snakemake appends these link targets to every caption (snakemake/report/__init__.py), so a
+# caption may refer to `Workflow`_ or `Statistics`_.
+SNAKEMAKE_LINKS = (
+    "\n\n.. _Workflow: javascript:show_panel('workflow')"
+    "\n.. _Statistics: javascript:show_panel('statistics')\n"
+)
+# Warnings (level 2) and errors halt; nothing is printed to stderr.
+DOCUTILS_SETTINGS = {"halt_level": 2, "report_level": 5}
+
+
+def resolved_config(*files: str) -> dict:
+    """The config as Snakemake sees it: later files merged over earlier ones, then the
+    schema's defaults filled in (workflow/rules/common.smk)."""
+    config = {}
+    for name in files:
+        update_config(config, yaml.safe_load((ROOT / name).read_text()) or {})
+    return validate_config(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+CONFIGS = {
+    "full": resolved_config("config/config.yaml"),
+    "demo": resolved_config("config/config.yaml", "config/demo.yaml"),
+}
+
+
+def wildcard_values(config: dict) -> dict[str, list]:
+    """Every value each wildcard of a figure with a caption takes."""
+    return {
+        "setting": list(config["lista"]["settings"]),
+        "mode": ["frame", "video"],
+        "prox": ["l1", "l12"],
+        "index": list(config["clip"]["panels"]["images"]),
+    }
+
+
+def render(path: Path, config: dict, wildcards: dict) -> str:
+    # Snakemake's Jinja2 environment (trim_blocks, lstrip_blocks); StrictUndefined so that a
+    # caption naming a config key that no longer exists fails instead of printing nothing.
+    env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
+    snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(**wildcards))
+    return env.from_string(path.read_text() + SNAKEMAKE_LINKS).render(snakemake=snakemake)
+
+
+def test_every_caption_of_the_rules_exists():
+    referenced = set()
+    for rules in (ROOT / "workflow" / "rules").glob("*.smk"):
+        referenced |= set(re.findall(r'caption="\.\./report/([\w.]+\.rst)"', rules.read_text()))
+    assert len(referenced) >= 20  # the parse found the captions
+    assert referenced <= {p.name for p in CAPTIONS}
+    # workflow.rst is the report's front page (Snakefile `report:`)
+    assert {p.name for p in CAPTIONS} - referenced == {"workflow.rst"}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("path", CAPTIONS, ids=lambda p: p.name)
+def test_caption_renders_without_docutils_problems(path, name):
+    config = CONFIGS[name]
+    used = sorted(set(re.findall(r"snakemake\.wildcards\.(\w+)", path.read_text())))
+    values = wildcard_values(config)
+    assert set(used) <= set(values), f"{path.name}: add values for {used} to wildcard_values"
+    for combination in itertools.product(*(values[w] for w in used)):
+        wildcards = dict(zip(used, combination, strict=True))
+        text = render(path, config, wildcards)
+        try:
+            publish_doctree(text, settings_overrides=DOCUTILS_SETTINGS)
+        except SystemMessage as error:
+            pytest.fail(f"{path.name} ({name} config, wildcards {wildcards}): {error}")
+
+
+def test_the_check_catches_an_undefined_substitution():
+    # The task-1 loss caption before its fix: reStructuredText reads |x_i - z| as a
+    # substitution reference, which is an error.
+    with pytest.raises(SystemMessage, match="Undefined substitution"):
+        publish_doctree("the loss sum |x_i - z| over z", settings_overrides=DOCUTILS_SETTINGS)
