@@ -1,9 +1,10 @@
 # deepunfold: every figure of the deep-unfolding study as a Snakemake target.
 #
-#   snakemake --cores 8 results/figures/all                                  # full study
-#   snakemake --cores 2 --configfile config/demo.yaml results/figures/all    # offline demo
+#   snakemake --cores 8 results/figures/all               # full study (config/config.yaml)
+#   snakemake --workflow-profile workflow/profiles/demo   # offline demo (config/demo.yaml)
 #
-# Config keys: config/README.md. Stages: workflow/rules/. Maths: src/deepunfold/.
+# Config keys: config/README.md. Stages: workflow/rules/. Library: src/deepunfold/
+# (docs/architecture.md). Per-task notes: docs/.
 
 from snakemake.utils import min_version
 

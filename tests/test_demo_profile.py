@@ -1,0 +1,39 @@
+"""The `demo` workflow profile is the offline demo, whatever order the arguments come in."""
+
+from pathlib import Path
+
+import yaml
+from conftest import copy_workflow, job_counts, snakemake
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ROOT / "workflow" / "profiles"
+DEMO_PROFILE = ("--workflow-profile", "workflow/profiles/demo")
+
+
+def dry_run(workdir: Path, *args: str) -> dict[str, int]:
+    counts = job_counts(snakemake(workdir, "--dry-run", *args).stdout)
+    assert counts, "no job table in the dry run"
+    return counts
+
+
+def test_demo_profile_dry_run_is_the_demo(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    by_profile = dry_run(wd, *DEMO_PROFILE)
+    by_configfile = dry_run(wd, "--cores", "2", "--configfile=config/demo.yaml")
+    assert by_profile == by_configfile
+    # the demo, not the full study: the tiny CLIP is trained, nothing is downloaded
+    assert by_profile["clip_train_tinyclip"] == 1
+    assert not [rule for rule in by_profile if rule.startswith("download_")]
+    # 68 jobs from scratch plus the default target `all` (README, docs/benchmarks.md)
+    assert by_profile["total"] == 69
+    # a target after the profile is a target, not one more config file
+    with_target = dry_run(wd, *DEMO_PROFILE, "results/figures/all")
+    assert with_target == {k: v for k, v in by_profile.items() if k != "all"} | {"total": 68}
+
+
+def test_demo_profile_repeats_the_local_defaults():
+    # A --workflow-profile replaces workflow/profiles/default/ instead of adding to it.
+    default = yaml.safe_load((PROFILES / "default" / "profile.yaml").read_text())
+    demo = yaml.safe_load((PROFILES / "demo" / "profile.yaml").read_text())
+    assert demo.pop("configfile") == "config/demo.yaml"
+    assert demo == default
