@@ -4,9 +4,11 @@ Snakemake renders a caption in two steps: Jinja2 (``snakemake.config``, ``snakem
 and then docutils, which does not stop on a problem but prints it, in red, into the report
 (``|x_i - z|``, for example, is an undefined substitution there). Each caption is rendered here
 the same way, for the full study's and the demo's configuration and every value of the
-wildcards it uses, with docutils told to raise on any warning.
+wildcards it uses, with docutils told to raise on any warning. The end-to-end test builds the
+real report of the suite's demo run and looks for docutils' messages in it.
 """
 
+import html
 import itertools
 import re
 from pathlib import Path
@@ -14,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import snakemake
 from docutils.core import publish_doctree
 from docutils.utils import SystemMessage
 from jinja2 import Environment, StrictUndefined
@@ -98,3 +101,22 @@ def test_the_check_catches_an_undefined_substitution():
     # substitution reference, which is an error.
     with pytest.raises(SystemMessage, match="Undefined substitution"):
         publish_doctree("the loss sum |x_i - z| over z", settings_overrides=DOCUTILS_SETTINGS)
+
+
+def docutils_messages(report_html: str) -> list[str]:
+    """The text of every docutils system message that a report's captions carry."""
+    # captions sit JSON-escaped in the page: <p class=\"system-message-title\">System Message:
+    # ERROR/3 (...)</p>\nUndefined substitution referenced: ...</div>
+    text = report_html.replace('\\"', '"').replace("\\n", "\n")
+    found = re.findall(r"System Message: (\w+/\d).*?</p>\s*(.*?)</div>", text, flags=re.S)
+    return [f"{level}: {html.unescape(message).strip()}" for level, message in found]
+
+
+@pytest.mark.pipeline
+def test_demo_report_has_no_docutils_messages(demo_run, tmp_path):
+    workdir, _ = demo_run
+    report = tmp_path / "report.html"
+    snakemake(workdir, "--workflow-profile", "workflow/profiles/demo", "--report", str(report))
+    text = report.read_text(errors="replace")
+    assert "Task 1. The three losses" in text  # the captions are in it
+    assert docutils_messages(text) == []
