@@ -1,0 +1,138 @@
+# Tasks 4 and 5, the frontier: quality against time per sample of PCP and AccAltProj (ladders
+# of iteration counts), the untrained ISTA-RPCA and the learned model at several depths K.
+#
+#   results/rpca/{mode}/{prox}/K{layers}/model.pt     one training job per extra depth
+#   results/benchmarks/rpca/frontier/{mode}_{prox}.*  points, budget table, summary, figure
+#
+# The depth of the main model (rpca.model.n_layers) is not trained twice: its K is read from
+# results/rpca/{mode}/{prox}/model.pt.
+
+RPCA_FRONTIER = config["rpca"]["frontier"]
+RPCA_DIGITS_NAME = {
+    "mnist": "MNIST",
+    "mnist5k": "MNIST 5k subset",
+    "sklearn": "scikit-learn 8x8 digits upsampled",
+}
+
+
+if config["rpca"]["enabled"] and RPCA_FRONTIER["enabled"]:
+    if config["rpca"]["model"]["n_layers"] not in RPCA_FRONTIER["depths"]:
+        from deepunfold.pipeline.config import ConfigError
+
+        raise ConfigError(
+            "config key 'rpca.frontier.depths': must include rpca.model.n_layers = "
+            f"{config['rpca']['model']['n_layers']} (the reference of the budget table)"
+        )
+
+
+def rpca_depth_model(wildcards, kind):
+    """Checkpoint paths of ``kind`` (model or untrained) for every frontier depth."""
+    main = config["rpca"]["model"]["n_layers"]
+    base = f"results/rpca/{wildcards.mode}/{wildcards.prox}"
+    return [
+        f"{base}/{kind}.pt" if k == main else f"{base}/K{k}/{kind}.pt"
+        for k in RPCA_FRONTIER["depths"]
+    ]
+
+
+def rpca_frontier_learned(wildcards):
+    return rpca_depth_model(wildcards, "model")
+
+
+def rpca_frontier_untrained(wildcards):
+    return rpca_depth_model(wildcards, "untrained")
+
+
+def rpca_depth_model_params(wildcards):
+    """The main model's architecture with the depth of the wildcard."""
+    return {**config["rpca"]["model"], "n_layers": int(wildcards.layers)}
+
+
+def rpca_frontier_outputs():
+    if not RPCA_FRONTIER["enabled"]:
+        return []
+    return expand(
+        "results/benchmarks/rpca/frontier/{mode}_{prox}.{ext}",
+        mode=config["rpca"]["modes"],
+        prox=config["rpca"]["variants"],
+        ext=["tsv", "png", "pdf"],
+    )
+
+
+rule rpca_train_depth:
+    input:
+        code=script_code("rpca_train.py"),
+        train="results/rpca/data/train.npz",
+        val="results/rpca/data/val.npz",
+    output:
+        model="results/rpca/{mode}/{prox}/K{layers}/model.pt",
+        untrained="results/rpca/{mode}/{prox}/K{layers}/untrained.pt",
+        history="results/rpca/{mode}/{prox}/K{layers}/history.tsv",
+        tuning="results/rpca/{mode}/{prox}/K{layers}/tuning.tsv",
+    log:
+        "logs/rpca/{mode}/{prox}/K{layers}/train.log",
+    benchmark:
+        "results/benchmarks/rpca_train_{mode}_{prox}_K{layers}.tsv"
+    wildcard_constraints:
+        **RPCA_VARIANT,
+        layers=r"[1-9]\d*",
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: config["rpca"]["train"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=1200,
+    params:
+        model=rpca_depth_model_params,
+        train=config["rpca"]["train"],
+        tune=config["rpca"]["tune"],
+        batch_size=rpca_batch_size(),
+        seed=config["rpca"]["train"]["seed"],
+    script:
+        "../scripts/rpca_train.py"
+
+
+# Everything here is a measurement of this machine (times), so it lives under
+# results/benchmarks/; one thread, all methods timed alternately in one process.
+rule rpca_frontier:
+    input:
+        code=script_code("rpca_frontier.py"),
+        test="results/rpca/data/test.npz",
+        learned=rpca_frontier_learned,
+        untrained=rpca_frontier_untrained,
+    output:
+        points="results/benchmarks/rpca/frontier/{mode}_{prox}.tsv",
+        budgets="results/benchmarks/rpca/frontier/{mode}_{prox}_budgets.tsv",
+        summary="results/benchmarks/rpca/frontier/{mode}_{prox}_summary.txt",
+        figure=report(
+            "results/benchmarks/rpca/frontier/{mode}_{prox}.png",
+            caption="../report/rpca_frontier.rst",
+            category="Tasks 4 and 5: learned RPCA",
+            subcategory="frontier",
+        ),
+        figure_pdf="results/benchmarks/rpca/frontier/{mode}_{prox}.pdf",
+    log:
+        "logs/rpca/{mode}/{prox}/frontier.log",
+    benchmark:
+        "results/benchmarks/rpca_frontier_{mode}_{prox}.tsv"
+    wildcard_constraints:
+        **RPCA_VARIANT,
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    params:
+        frontier=RPCA_FRONTIER,
+        pcp=config["rpca"]["pcp"],
+        rank=config["rpca"]["data"]["rank"],
+        reference_depth=config["rpca"]["model"]["n_layers"],
+        batch_size=rpca_batch_size(),
+        digits_name=RPCA_DIGITS_NAME[config["rpca"]["data"]["digits"]],
+        label=config["run_label"],
+    script:
+        "../scripts/rpca_frontier.py"
+
+
+FIGURE_SETS.append(("rpca", rpca_frontier_outputs))

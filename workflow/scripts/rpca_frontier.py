@@ -1,0 +1,56 @@
+"""Tasks 4/5: the quality-vs-time frontier of PCP, AccAltProj, untrained and learned models.
+
+Times are measurements of this machine: everything this job writes lives under
+results/benchmarks/ and differs between any two runs.
+"""
+
+from pathlib import Path
+
+from deepunfold.data.moving_digits import load_split
+from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.figures.rpca_frontier import plot_frontier
+from deepunfold.pipeline.io import atomic_path, write_table
+from deepunfold.pipeline.jobs import setup_job
+from deepunfold.studies.rpca_frontier import (
+    accaltproj_points,
+    budget_table,
+    describe,
+    measure,
+    model_points,
+    pcp_points,
+)
+from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
+
+p = snakemake.params
+log = setup_job(snakemake.log[0], snakemake.threads, seed=0)
+mode, prox = snakemake.wildcards.mode, snakemake.wildcards.prox
+f = p.frontier
+batch = p.batch_size[mode]
+
+test = load_split(snakemake.input.test)
+x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
+LEARNED, UNTRAINED = "learned unfolded RPCA", "untrained ISTA-RPCA"
+models = {
+    kind: {k: UnfoldedRPCA.from_checkpoint(path) for k, path in zip(f["depths"], paths, strict=True)}
+    for kind, paths in ((LEARNED, snakemake.input.learned), (UNTRAINED, snakemake.input.untrained))
+}
+points = (
+    model_points(models[LEARNED], LEARNED, batch)
+    + model_points(models[UNTRAINED], UNTRAINED, batch)
+    + pcp_points(f["pcp_iterations"], mode, batch, tol=p.pcp["tol"], svt_method=p.pcp["svt"])
+    + accaltproj_points(f["accaltproj_iterations"], p.rank, mode, batch)
+)
+log.info("%d points on %d test samples, %d timing rounds", len(points), len(x), f["repeats"])
+table = measure(points, x, low, sparse, repeats=f["repeats"], progress=log.info)
+reference = (LEARNED, f"K={p.reference_depth}")
+budgets = budget_table(table, reference)
+lines = describe(table, budgets, reference)
+log.info("frontier:\n%s\n%s\n%s", table.to_string(), budgets.to_string(), "\n".join(lines))
+
+write_table(table, snakemake.output.points)
+write_table(budgets, snakemake.output.budgets)
+with atomic_path(snakemake.output.summary) as tmp:
+    Path(tmp).write_text("\n".join(lines) + "\n")
+fig = plot_frontier(table, mode, prox, p.digits_name)
+demo_note(fig, p.label)
+save_figure(fig, snakemake.output.figure, snakemake.output.figure_pdf)
