@@ -37,13 +37,13 @@ import numpy as np
 import torch
 
 from deepunfold.data.moving_digits import load_mnist_digits, load_sklearn_digits, make_moving_digits
+from deepunfold.ops.metrics import nmse_db
 from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     _conv2d,
     as_matrix,
     as_samples,
     from_matrix,
-    nmse_db,
     pcp,
     predict,
     train_unfolded,

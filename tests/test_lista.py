@@ -11,12 +11,12 @@ from deepunfold.data.sparse_signals import (
     load_sweep,
     make_problem,
     make_sparsity_sweep,
-    nmse_db,
     save_problem,
     save_sweep,
 )
+from deepunfold.ops.metrics import nmse_db
 from deepunfold.solvers.proximal_gradient import fista, ista
-from deepunfold.train.loop import save_checkpoint
+from deepunfold.train.loop import count_parameters, save_checkpoint
 from deepunfold.unfolded.lista import (
     ALISTA,
     LISTA,
@@ -24,7 +24,6 @@ from deepunfold.unfolded.lista import (
     TrainConfig,
     analytic_weight,
     build_model,
-    count_parameters,
     ista_sparsity_study,
     iterations_to_reach,
     layer_metrics,

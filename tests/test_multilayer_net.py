@@ -7,9 +7,9 @@ import torch
 from deepunfold.pipeline.resources import MissingResourceError
 from deepunfold.solvers.multilayer import layered_thresholding, matrix_layer, ml_ista_step
 from deepunfold.solvers.proximal_gradient import power_iteration
+from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.mlista import (
     MLISTANet,
-    count_parameters,
     load_digits_split,
     load_mnist,
     train_classifier,

@@ -10,6 +10,7 @@ from deepunfold.data.moving_digits import (
     render_digits,
     trajectories,
 )
+from deepunfold.ops.metrics import nmse_db
 from deepunfold.ops.prox import group_soft_threshold, soft_threshold, svt
 from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
@@ -17,7 +18,6 @@ from deepunfold.unfolded.rpca import (
     as_samples,
     from_matrix,
     layer_statistics,
-    nmse_db,
     numerical_rank,
     pcp,
     rpca_loss,

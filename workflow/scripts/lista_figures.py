@@ -2,9 +2,10 @@
 
 import pandas as pd
 
-from deepunfold.data.sparse_signals import fraction_zeros, load_problem
+from deepunfold.data.sparse_signals import load_problem
 from deepunfold.figures.lista import plot_layers, plot_nmse_iterations, plot_training
 from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.ops.metrics import fraction_zeros
 from deepunfold.pipeline.io import read_table, write_table
 from deepunfold.pipeline.jobs import setup_job
 

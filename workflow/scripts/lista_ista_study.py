@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from deepunfold.data.sparse_signals import load_sweep, nmse_db
+from deepunfold.data.sparse_signals import load_sweep
 from deepunfold.figures.lista import plot_convergence, plot_ista_losses, plot_recovery
 from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.ops.metrics import nmse_db
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.unfolded.lista import ista_sparsity_study

@@ -6,14 +6,8 @@ from tqdm import tqdm
 from deepunfold.data.sparse_signals import load_problem
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
-from deepunfold.train.loop import save_checkpoint
-from deepunfold.unfolded.lista import (
-    TrainConfig,
-    build_model,
-    count_parameters,
-    layer_metrics,
-    train_layerwise,
-)
+from deepunfold.train.loop import count_parameters, save_checkpoint
+from deepunfold.unfolded.lista import TrainConfig, build_model, layer_metrics, train_layerwise
 
 p = snakemake.params
 out = snakemake.output

@@ -5,9 +5,9 @@ import torch
 
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
+from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.mlista import (
     MLISTANet,
-    count_parameters,
     load_digits_split,
     load_mnist,
     train_classifier,

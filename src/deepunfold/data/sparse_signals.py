@@ -45,8 +45,6 @@ __all__ = [
     "make_sparsity_sweep",
     "save_sweep",
     "load_sweep",
-    "nmse_db",
-    "fraction_zeros",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -256,25 +254,3 @@ def load_sweep(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"sparsity-sweep file {path} does not exist")
     with np.load(path) as f:
         return {k: torch.from_numpy(f[k]) for k in f.files}
-
-
-def nmse_db(z_hat: torch.Tensor, z: torch.Tensor) -> float:
-    r"""Normalised mean-squared error in dB, as the LISTA literature averages it:
-
-    .. math::
-        \mathrm{NMSE} = 10 \log_{10} \frac{\sum_b \|\hat z_b - z_b\|^2}{\sum_b \|z_b\|^2}
-
-    (mean of the errors over mean of the norms, not a mean of per-signal ratios).
-    """
-    err = (z_hat.double() - z.double()).pow(2).sum()
-    ref = z.double().pow(2).sum()
-    if ref == 0:
-        raise ValueError("NMSE is undefined for all-zero reference codes")
-    if err == 0:
-        return float("-inf")
-    return float(10.0 * torch.log10(err / ref))
-
-
-def fraction_zeros(z: torch.Tensor) -> float:
-    """Fraction of exactly-zero entries of ``z`` (the study's "sparsity" of a prediction)."""
-    return float((z == 0).double().mean())

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from deepunfold.ops.metrics import nmse_db
 from deepunfold.solvers.accaltproj import accaltproj
-from deepunfold.unfolded.rpca import UnfoldedRPCA, as_matrix, from_matrix, nmse_db, pcp, predict
+from deepunfold.unfolded.rpca import UnfoldedRPCA, as_matrix, from_matrix, pcp, predict
 
 #: Budget multiples of the reference time at which :func:`budget_table` reads each method.
 BUDGET_MULTIPLES = (1, 2, 5)

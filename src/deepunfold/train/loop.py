@@ -14,7 +14,13 @@ import torch
 
 from deepunfold.pipeline.io import atomic_path
 
-__all__ = ["NonFiniteError", "check_finite", "save_checkpoint", "load_checkpoint"]
+__all__ = [
+    "NonFiniteError",
+    "check_finite",
+    "count_parameters",
+    "save_checkpoint",
+    "load_checkpoint",
+]
 
 
 class NonFiniteError(FloatingPointError):
@@ -39,6 +45,13 @@ def check_finite(value, what: str, step: int | None = None) -> None:
             f"{what} is not finite{where}: training diverged (lower the learning rate or check "
             "the data). No checkpoint was written."
         )
+
+
+def count_parameters(model: torch.nn.Module | None) -> int:
+    """Number of trainable scalars of ``model`` (``None``, e.g. ISTA/FISTA, has none)."""
+    if model is None:
+        return 0
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, **extra) -> None:

@@ -45,10 +45,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from deepunfold.data.sparse_signals import fraction_zeros, nmse_db
+from deepunfold.ops.metrics import fraction_zeros, nmse_db
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.proximal_gradient import fista, ista, lipschitz_constant
-from deepunfold.train.loop import check_finite
+from deepunfold.train.loop import check_finite, count_parameters
 
 __all__ = [
     "MODELS",
@@ -60,7 +60,6 @@ __all__ = [
     "LISTACP",
     "ALISTA",
     "build_model",
-    "count_parameters",
     "load_model",
     "parameter_table",
     "TrainConfig",
@@ -308,13 +307,6 @@ def build_model(
         A, n_layers, lam=lam, support_selection=support_selection,
         percent_step=percent_step, percent_max=percent_max,
     )  # fmt: skip
-
-
-def count_parameters(model: nn.Module | None) -> int:
-    """Number of trainable scalars (``None``, e.g. ISTA/FISTA, has none)."""
-    if model is None:
-        return 0
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def load_model(path) -> tuple[UnfoldedISTA, dict]:

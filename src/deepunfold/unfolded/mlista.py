@@ -43,7 +43,6 @@ from deepunfold.train.loop import check_finite
 
 __all__ = [
     "MLISTANet",
-    "count_parameters",
     "DigitData",
     "load_digits_split",
     "load_mnist",
@@ -180,11 +179,6 @@ class MLISTANet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.encode(x)[-1].flatten(1))
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable scalars."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @dataclass

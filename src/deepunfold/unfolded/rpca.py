@@ -56,6 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepunfold.ops.metrics import nmse_db
 from deepunfold.ops.prox import group_soft_threshold, soft_threshold, svt
 from deepunfold.train.loop import check_finite
 
@@ -73,7 +74,6 @@ __all__ = [
     "rpca_loss",
     "tune_untrained",
     "train_unfolded",
-    "nmse_db",
     "numerical_rank",
     "layer_statistics",
     "predict",
@@ -489,13 +489,6 @@ def train_unfolded(
 
 
 # ---------------------------------------------------------------------------- evaluation
-
-
-def nmse_db(estimate: torch.Tensor, reference: torch.Tensor) -> float:
-    r"""Normalised MSE of a whole test set in dB: :math:`10\log_{10}\big(\sum\|\hat Y - Y\|^2
-    / \sum\|Y\|^2\big)`."""
-    err = (estimate.double() - reference.double()).pow(2).sum()
-    return float(10 * torch.log10(err / reference.double().pow(2).sum()))
 
 
 def numerical_rank(matrices: torch.Tensor, rtol: float = 1e-3) -> torch.Tensor:
