@@ -30,9 +30,10 @@ batch = p.batch_size[mode]
 test = load_split(snakemake.input.test)
 x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
 LEARNED, UNTRAINED = "learned unfolded RPCA", "untrained ISTA-RPCA"
+checkpoints = {LEARNED: snakemake.input.learned, UNTRAINED: snakemake.input.untrained}
 models = {
-    kind: {k: UnfoldedRPCA.from_checkpoint(path) for k, path in zip(f["depths"], paths, strict=True)}
-    for kind, paths in ((LEARNED, snakemake.input.learned), (UNTRAINED, snakemake.input.untrained))
+    kind: {k: UnfoldedRPCA.from_checkpoint(c) for k, c in zip(f["depths"], paths, strict=True)}
+    for kind, paths in checkpoints.items()
 }
 points = (
     model_points(models[LEARNED], LEARNED, batch)
