@@ -49,6 +49,8 @@ TORCHVISION = {
             "cifar-10-batches-py/test_batch",
             "cifar-10-batches-py/batches.meta",
         ],
+        # the training batches (task 7 trains on them; the same archive holds both)
+        "train_files": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],
         "how": "Get cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
         "and unpack it there.",
     },

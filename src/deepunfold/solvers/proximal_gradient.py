@@ -66,37 +66,60 @@ class LassoResult:
 
 
 def power_iteration(
-    A: torch.Tensor,
+    A,
     n_iter: int = 1000,
     tol: float = 1e-10,
     seed: int = 0,
-) -> float:
+    *,
+    adjoint: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    v0: torch.Tensor | None = None,
+    return_vector: bool = False,
+):
     r"""Largest singular value :math:`\|A\|_2` by power iteration on :math:`A^\top A`.
 
     Args:
-        A: ``(m, n)`` matrix.
+        A: ``(m, n)`` matrix, or a linear operator given as a callable ``v -> A v`` on
+            tensors (a convolution, say) together with its ``adjoint``.
         n_iter: iteration budget.
         tol: stop when the relative change of the estimate falls below ``tol``.
         seed: seed of the random start vector (a fixed generator: no global state is touched).
+        adjoint: ``u -> A^T u``; required with (and only with) an operator ``A``.
+        v0: start vector instead of the random one. Required for an operator (its shape,
+            dtype and device are those of the operator's input); the vector returned by an
+            earlier call warm-starts the estimate of a slowly changing operator.
+        return_vector: also return the last normalised iterate.
+    Returns:
+        :math:`\sigma_{\max}(A)`, or ``(sigma, v)`` with ``return_vector``.
     """
-    if A.ndim != 2:
-        raise ValueError(f"power_iteration expects a 2-D matrix, got shape {tuple(A.shape)}")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    v = torch.randn(A.shape[1], generator=gen, dtype=torch.float64).to(A.device, A.dtype)
+    if callable(A) and not isinstance(A, torch.Tensor):
+        if adjoint is None or v0 is None:
+            raise ValueError("power_iteration of an operator needs its adjoint and a start v0")
+        forward = A
+    else:
+        if adjoint is not None:
+            raise ValueError("adjoint is only for operators; a matrix is its own")
+        if A.ndim != 2:
+            raise ValueError(f"power_iteration expects a 2-D matrix, got shape {tuple(A.shape)}")
+        forward, adjoint = (lambda v: A @ v), (lambda u: A.T @ u)
+    if v0 is None:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        v = torch.randn(A.shape[1], generator=gen, dtype=torch.float64).to(A.device, A.dtype)
+    else:
+        v = v0
     v = v / torch.linalg.vector_norm(v)
     sigma = 0.0
     for _ in range(n_iter):
-        w = A.T @ (A @ v)
+        w = adjoint(forward(v))
         norm = float(torch.linalg.vector_norm(w))
         if norm == 0.0:
-            return 0.0
+            return (0.0, v) if return_vector else 0.0
         v = w / norm
         new_sigma = math.sqrt(norm)
         if abs(new_sigma - sigma) <= tol * new_sigma:
             sigma = new_sigma
             break
         sigma = new_sigma
-    return sigma
+    return (sigma, v) if return_vector else sigma
 
 
 def lipschitz_constant(A: torch.Tensor, **kwargs) -> float:

@@ -1,0 +1,119 @@
+"""The CSC layer (SDNet), the ResNet pair with equal parameter counts, and Res-CSC."""
+
+import pytest
+import torch
+
+from deepunfold.ops.prox import soft_threshold
+from deepunfold.solvers.proximal_gradient import fista, power_iteration
+from deepunfold.train.loop import count_parameters
+from deepunfold.unfolded.csc import (
+    CSCLayer,
+    ResCSCNet,
+    conv_matrix,
+    res_csc_forward,
+    resnet,
+    set_test_lambda,
+)
+from deepunfold.unfolded.mlista import MLISTANet
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def identity_layer(channels=2, **kw):
+    layer = CSCLayer(channels, channels, kernel_size=3, **kw)
+    with torch.no_grad():
+        layer.weight.zero_()
+        for c in range(channels):
+            layer.weight[c, c, 1, 1] = 1.0
+    return layer
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_identity_dictionary_reduces_to_the_soft_threshold(nonneg):
+    x = torch.randn(3, 2, 7, 6, generator=torch.Generator().manual_seed(0))
+    for n_iter in (1, 5):
+        layer = identity_layer(lam=0.3, n_iter=n_iter, nonneg=nonneg)
+        out = layer(x)
+        assert float(layer.lipschitz) == pytest.approx(1.0, rel=1e-6)
+        torch.testing.assert_close(out, soft_threshold(x, 0.3, nonneg=nonneg))
+
+
+def test_operator_power_iteration_matches_the_explicit_matrix():
+    layer = CSCLayer(2, 5, kernel_size=3, stride=2, seed=1)
+    D = conv_matrix(layer, (2, 9, 8))
+    # D^T as a convolution is the transpose of the explicit D
+    x = torch.randn(1, 2, 9, 8)
+    torch.testing.assert_close(layer.analysis(x).flatten(), D.T @ x.flatten())
+    L = layer.refresh_lipschitz((2, 9, 8))
+    assert L == pytest.approx(float(torch.linalg.matrix_norm(D.double(), 2)) ** 2, rel=1e-4)
+    assert power_iteration(D) ** 2 == pytest.approx(L, rel=1e-4)
+
+
+@pytest.mark.parametrize(("nonneg", "stride"), [(False, 1), (True, 1), (False, 2)])
+def test_long_run_reaches_the_convolutional_lasso_minimiser(nonneg, stride):
+    torch.manual_seed(0)
+    shape = (2, 8, 8)
+    layer = CSCLayer(2, 4, kernel_size=3, stride=stride, lam=0.05, n_iter=2,
+                     n_iter_eval=3000, nonneg=nonneg, seed=3).double()  # fmt: skip
+    x = torch.randn(3, *shape, dtype=torch.float64)
+    layer.eval()
+    g = layer(x)
+    D = conv_matrix(layer, shape)
+    lam = float(layer.lam)  # 0.05 as stored (float32, then converted)
+    ref = fista(x.flatten(1), D, lam, max_iter=20000, tol=1e-13, nonneg=nonneg)
+    obj = layer.objective(x, g)
+    torch.testing.assert_close(obj, ref.objective, rtol=1e-8, atol=0)
+    # the Lasso's fit D g is unique even where (overcomplete D) the code may not be; strong
+    # convexity in D g bounds ||D(g - g*)||^2 by twice the objective gap (here ~1e-8)
+    torch.testing.assert_close(g.flatten(1) @ D.T, ref.z @ D.T, rtol=0, atol=2e-4)
+    assert (g != 0).any() and (g == 0).any()  # a genuinely sparse solution
+
+
+def test_gradients_are_finite_for_atoms_and_a_learned_lambda():
+    layer = CSCLayer(3, 8, lam=0.1, learn_lambda=True, n_iter=4, nonneg=False)
+    x = torch.randn(4, 3, 10, 10)
+    layer(x).square().sum().backward()
+    for p in (layer.weight, layer.log_lam):
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_test_time_lambda_and_iterations():
+    layer = CSCLayer(1, 4, lam=0.1, n_iter=2, n_iter_eval=10, seed=0)
+    x = torch.rand(2, 1, 8, 8)
+    layer.eval()
+    base = layer(x)
+    set_test_lambda(layer, 0.5)
+    sparser = layer(x)
+    assert (sparser != 0).sum() < (base != 0).sum()
+    set_test_lambda(layer, None)
+    torch.testing.assert_close(layer(x), base)
+    layer.train()
+    assert not torch.equal(layer(x), base)  # two iterations while training, ten in eval
+
+
+def test_sdnet_and_cnn_have_equal_parameter_counts():
+    kw = dict(in_channels=3, n_classes=10, widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2))
+    cnn, sdnet = resnet("cnn", **kw), resnet("sdnet", **kw, csc={"lam": 0.1})
+    assert count_parameters(cnn) == count_parameters(sdnet) == 11_173_962  # ResNet-18
+    small = dict(in_channels=1, n_classes=10, widths=(8, 16), blocks=(1, 1))
+    out = resnet("sdnet", **small)(torch.rand(5, 1, 16, 16))
+    assert out.shape == (5, 10) and torch.isfinite(out).all()
+    learned = resnet("sdnet", **small, csc={"learn_lambda": True})
+    assert count_parameters(learned) == count_parameters(resnet("cnn", **small)) + 1
+
+
+def test_res_csc_forward_is_equation_3():
+    torch.manual_seed(0)
+    net = ResCSCNet((1, 6, 6), [4, 4, 4], [3, 3, 3], [1, 1, 1], [1, 1, 1])
+    assert net.skip_layers() == [3]  # gamma_3 starts from gamma_1 (gamma_0 has 1 channel)
+    x = torch.randn(2, 1, 6, 6)
+    layers, mu, tau = net.layers(), net.steps, net.thresholds
+    g = res_csc_forward(x, layers, tau, mu)
+    g1 = torch.relu(mu[0] * layers[0].analysis(x) - tau[0])
+    g2 = torch.relu(mu[1] * layers[1].analysis(g1) - tau[1])
+    g3 = torch.relu(g1 + mu[2] * layers[2].analysis(g2 - layers[2].synthesis(g1)) - tau[2])
+    for a, b in zip(g, [g1, g2, g3], strict=True):
+        torch.testing.assert_close(a, b)
+    plain = MLISTANet((1, 6, 6), [4, 4, 4], [3, 3, 3], [1, 1, 1], [1, 1, 1])
+    assert count_parameters(plain) == count_parameters(net)
+    assert not torch.allclose(plain.encode(x)[-1], g3)  # the same weights, a different pass
