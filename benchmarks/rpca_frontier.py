@@ -1,0 +1,105 @@
+"""Tasks 4/5: the RPCA quality-vs-time frontier, measured in one run on this CPU.
+
+Reads the test split and the trained checkpoints of a finished pipeline run (the
+``rpca_train`` / ``rpca_train_depth`` jobs), then times, on one thread and alternately in
+this one process, PCP (inexact ALM) and AccAltProj (given the true rank) at their ladders of
+iteration counts, the untrained ISTA-RPCA and the learned unfolded RPCA at every depth K of
+``rpca.frontier.depths``. It prints each point, the budget table (each method's best NMSE of S
+within 1x, 2x and 5x the learned reference model's time; each method's time to reach the
+reference's quality, or never) and plain sentences saying where the learned model is and is
+not on the frontier. The pipeline's ``rpca_frontier`` rule writes the same under
+``results/benchmarks/rpca/frontier/``; this script repeats it with more timing rounds.
+
+    snakemake --workflow-profile workflow/profiles/demo \
+        results/benchmarks/rpca/frontier/frame_l1.tsv
+    python benchmarks/rpca_frontier.py --configfile config/demo.yaml --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+import yaml
+
+from deepunfold.data.moving_digits import load_split
+from deepunfold.pipeline.config import validate_config
+from deepunfold.studies.rpca_frontier import (
+    accaltproj_points,
+    budget_table,
+    describe,
+    measure,
+    model_points,
+    pcp_points,
+)
+from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolved_config(files):
+    config = {}
+    for f in [ROOT / "config/config.yaml", *files]:
+        extra = yaml.safe_load(Path(f).read_text()) or {}
+        stack = [(config, extra)]
+        while stack:  # deep update, as snakemake merges --configfile onto configfile:
+            base, new = stack.pop()
+            for k, v in new.items():
+                if isinstance(v, dict) and isinstance(base.get(k), dict):
+                    stack.append((base[k], v))
+                else:
+                    base[k] = v
+    return validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
+
+
+def checkpoint(run: Path, mode, prox, k, main, kind):
+    base = run / "results/rpca" / mode / prox
+    path = base / f"{kind}.pt" if k == main else base / f"K{k}" / f"{kind}.pt"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run the pipeline's rpca_frontier targets first")
+    return UnfoldedRPCA.from_checkpoint(path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--configfile", nargs="*", default=[], help="as given to snakemake")
+    ap.add_argument("--run-dir", type=Path, default=ROOT, help="the finished pipeline run")
+    ap.add_argument("--repeats", type=int, default=3, help="timing rounds (best of)")
+    ap.add_argument("--modes", nargs="+", default=None)
+    ap.add_argument("--proxes", nargs="+", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    c = resolved_config(args.configfile)["rpca"]
+    f, main_depth = c["frontier"], c["model"]["n_layers"]
+    frames = c["train"]["batch_frames"]
+    test = load_split(args.run_dir / "results/rpca/data/test.npz")
+    print(f"digits: {c['data']['digits']}; test sequences: {len(test.x)}; depths {f['depths']}; "
+          f"one thread; best of {args.repeats} alternating rounds")  # fmt: skip
+    for mode in args.modes or c["modes"]:
+        batch = frames if mode == "frame" else max(1, frames // c["data"]["n_frames"])
+        x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
+        for prox in args.proxes or c["variants"]:
+            models = {
+                kind: {k: checkpoint(args.run_dir, mode, prox, k, main_depth, kind)
+                       for k in f["depths"]}
+                for kind in ("model", "untrained")
+            }  # fmt: skip
+            points = (
+                model_points(models["model"], "learned unfolded RPCA", batch)
+                + model_points(models["untrained"], "untrained ISTA-RPCA", batch)
+                + pcp_points(f["pcp_iterations"], mode, batch, tol=c["pcp"]["tol"],
+                             svt_method=c["pcp"]["svt"])
+                + accaltproj_points(f["accaltproj_iterations"], c["data"]["rank"], mode, batch)
+            )  # fmt: skip
+            table = measure(points, x, low, sparse, repeats=args.repeats)
+            reference = ("learned unfolded RPCA", f"K={main_depth}")
+            budgets = budget_table(table, reference)
+            print(f"\n== {mode} / {prox} ==")
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print(budgets.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+            print("\n".join(describe(table, budgets, reference)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
