@@ -29,27 +29,34 @@ Solvers (:func:`sparse_code`):
 
 * ``"ista"``: the seed's algorithm (fixed step, fixed iteration count possible),
 * ``"fista"``: accelerated proximal gradient (:func:`deepunfold.solvers.proximal_gradient.fista`),
-* ``"active_set"``: the fast solver for this shape (many signals, ~1,000 atoms, sparse
-  solutions), :func:`lasso_active_set`: a few FISTA iterations find an approximate support;
-  batched *feature-sign* steps (exact Cholesky solves on the support with fixed signs, the
-  best of the sign changes on the way and the sign projection, all KKT violators entering at
-  once) make it exact; every signal stops as soon as its KKT violation is below the tolerance.
-  Signals whose support comes near the rank of the dictionary (small lambda) follow a
-  decreasing sequence of lambdas from zero instead (continuation), which keeps every step's
-  support below the rank.
+* ``"active_set"``: the exact solver, :func:`deepunfold.solvers.lasso.lasso_active_set`
+  (batched feature-sign rounds on the Gram matrix, a continuation path near the rank and the
+  LARS-Lasso homotopy as a fallback that always gets there; every code is checked against
+  the KKT tolerance). The general Lasso code lives in :mod:`deepunfold.solvers.lasso`; its
+  names are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from deepunfold.solvers.proximal_gradient import Momentum, fista, ista, lipschitz_constant
+from deepunfold.solvers.lasso import (
+    LassoNotConverged,
+    _gap_from_residual,
+    _kkt_from_correlation,
+    check_lasso_inputs,
+    duality_gap,
+    kkt_violation,
+    lasso_active_set,
+    lasso_homotopy,
+    objective,
+)
+from deepunfold.solvers.proximal_gradient import fista, ista
 
 __all__ = [
     "SOLVERS",
@@ -58,6 +65,8 @@ __all__ = [
     "kkt_violation",
     "duality_gap",
     "lasso_active_set",
+    "lasso_homotopy",
+    "LassoNotConverged",
     "sparse_code",
     "codes_to_csr",
     "csr_nbytes",
@@ -102,611 +111,6 @@ class CodeResult:
         return (self.w != 0).sum(-1)
 
 
-def objective(z: torch.Tensor, A: torch.Tensor, w: torch.Tensor, lam: float) -> torch.Tensor:
-    r""":math:`F_\lambda(w) = \|z - Aw\|^2 + \lambda\|w\|_1` per row (seed scale)."""
-    return (z - w @ A.T).pow(2).sum(-1) + lam * w.abs().sum(-1)
-
-
-def _correlation(z, A, w):
-    """:math:`g = 2A^T(z - Aw)` per row, ``(batch, c)``."""
-    return 2.0 * (z - w @ A.T) @ A
-
-
-def kkt_violation(
-    z: torch.Tensor, A: torch.Tensor, w: torch.Tensor, lam: float, nonneg: bool = False
-) -> torch.Tensor:
-    r"""Largest violation of the Lasso optimality conditions per row (units of lambda).
-
-    With :math:`g = 2A^\top(z - Aw)`: on the support :math:`|g_j - \lambda\,
-    \mathrm{sign}(w_j)|`, off it :math:`\max(|g_j| - \lambda, 0)` (non-negative variant:
-    :math:`\max(g_j - \lambda, 0)`). Zero exactly at the minimiser.
-    """
-    return _kkt_from_correlation(_correlation(z, A, w), w, lam, nonneg)
-
-
-def duality_gap(
-    z: torch.Tensor, A: torch.Tensor, w: torch.Tensor, lam: float, nonneg: bool = False
-) -> torch.Tensor:
-    r"""Relative duality gap :math:`(F(w) - D(\theta)) / F(w)` per row.
-
-    Half-scale primal :math:`P(w) = \tfrac12\|r\|^2 + \mu\|w\|_1` (:math:`r = z - Aw`,
-    :math:`\mu = \lambda/2`), dual :math:`D(\theta) = \tfrac12\|z\|^2 - \tfrac12\|z -
-    \theta\|^2` over :math:`\|A^\top\theta\|_\infty \le \mu` (:math:`A^\top\theta \le \mu`
-    for the non-negative variant), at the feasible point :math:`\theta = s\,r` with the
-    largest admissible :math:`s \le 1`. :math:`P - D \ge P - P^\star \ge 0`.
-    """
-    r = z - w @ A.T
-    return _gap_from_residual(z, r, r @ A, w, lam, nonneg)
-
-
-def _gap_from_residual(z, r, ar, w, lam, nonneg):
-    """:func:`duality_gap` from the residual ``r = z - Aw`` and ``ar = A^T r``."""
-    mu = lam / 2.0
-    worst = ar.amax(-1) if nonneg else ar.abs().amax(-1)
-    s = torch.where(worst > mu, mu / worst.clamp_min(1e-300), torch.ones_like(worst))
-    theta = s.unsqueeze(-1) * r
-    primal = 0.5 * r.pow(2).sum(-1) + mu * w.abs().sum(-1)
-    dual = 0.5 * z.pow(2).sum(-1) - 0.5 * (z - theta).pow(2).sum(-1)
-    return ((primal - dual) / primal.clamp_min(1e-300)).clamp_min(0.0)
-
-
-def _pad_supports(mask: torch.Tensor):
-    """Indices of the True entries of each row, padded to the longest row.
-
-    Returns ``(idx, valid)``: ``(batch, p)`` long indices and the ``(batch, p)`` bool mask of
-    real entries. Padding position ``j`` points at column ``c + j`` (``c = mask.shape[1]``), a
-    column of the identity block of the extended Gram matrix (:func:`_extended_gram`), so a
-    gathered Gram block is the identity on its padding and needs no masking.
-    """
-    n = mask.shape[1]
-    counts = mask.sum(-1)
-    p = int(counts.max()) if mask.numel() else 0
-    # stable sort puts True entries first in their original order
-    order = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True)[:, :p]
-    pos = torch.arange(p, device=mask.device).unsqueeze(0)
-    valid = pos < counts.unsqueeze(-1)
-    return torch.where(valid, order, n + pos), valid
-
-
-def _extended_gram(G: torch.Tensor) -> torch.Tensor:
-    """``blockdiag(G, I_c)``: the Gram matrix with one identity column per padding position."""
-    n = G.shape[0]
-    Ge = torch.zeros(2 * n, 2 * n, dtype=G.dtype, device=G.device)
-    Ge[:n, :n] = G
-    Ge.diagonal()[n:] = 1.0
-    return Ge
-
-
-def _cholesky(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Batched lower Cholesky factors of symmetric positive (semi)definite ``M``.
-
-    In float64 NumPy's batched LAPACK call is about 1.6x as fast as torch's here, in float32
-    torch's about 1.3x as fast as NumPy's (and faster than either in float64). If a
-    factorisation fails, a tiny ridge, a little above rounding and grown until it succeeds,
-    rescues the rare singular :math:`G_{SS}` (a support larger than the rank). Returns ``(L,
-    ridged)``, the factors and which matrices needed the ridge or are numerically singular.
-    """
-    L = None
-    if M.dtype == torch.float64:
-        try:
-            L = torch.from_numpy(np.linalg.cholesky(M.numpy()))
-            bad = torch.zeros(M.shape[0], dtype=torch.bool)
-        except np.linalg.LinAlgError:  # one failure fails the batch: find which
-            pass
-    if L is None:
-        L, info = torch.linalg.cholesky_ex(M)
-        bad = info != 0
-    # a pivot near rounding means M is numerically singular: treat it as a failure
-    piv = L.diagonal(dim1=-2, dim2=-1).pow(2)
-    bad = bad | (piv.amin(-1) <= 1e-12 * piv.amax(-1))
-    ridged = bad.clone()
-    scale = max(1e-10, 100 * torch.finfo(M.dtype).eps * M.shape[-1])
-    while bool(bad.any()):
-        Mb = M[bad].clone()
-        ridge = scale * Mb.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1.0)
-        Mb.diagonal(dim1=-2, dim2=-1).add_(ridge.unsqueeze(-1))
-        Lb, info_b = torch.linalg.cholesky_ex(Mb)
-        L[bad] = Lb
-        bad[bad.clone()] = info_b != 0
-        scale *= 100
-    return L, ridged
-
-
-def _chol_solve(L: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Solve :math:`L L^T x = r` for ``(b, p)`` or ``(b, p, k)`` right-hand sides."""
-    vec = rhs.ndim == 2
-    y = torch.linalg.solve_triangular(L, rhs.unsqueeze(-1) if vec else rhs, upper=False)
-    x = torch.linalg.solve_triangular(L.mT, y, upper=True)
-    return x.squeeze(-1) if vec else x
-
-
-def _unit_solve(L, drop):
-    r""":math:`Y = L^{-1}E` for the unit columns :math:`E` of the ``drop`` coordinates.
-
-    Returns ``(pos, ok, Y)``: the ``(b, k)`` dropped positions (padded to the longest row),
-    which of them are real, and the ``(b, p, k)`` solves (zero columns for the padding).
-    """
-    counts = drop.sum(-1)
-    k = int(counts.max()) if drop.numel() else 0
-    pos = torch.argsort((~drop).to(torch.int8), dim=-1, stable=True)[:, :k]  # (b, k)
-    ok = torch.arange(k).unsqueeze(0) < counts.unsqueeze(-1)
-    E = (torch.arange(drop.shape[1]).view(1, -1, 1) == pos.unsqueeze(1)) & ok.unsqueeze(1)
-    if k == 0:
-        return pos, ok, E.to(L.dtype)
-    return pos, ok, torch.linalg.solve_triangular(L, E.to(L.dtype), upper=False)
-
-
-def _drop_from_solution(L, v, drop, pos, ok, Y):
-    r"""Minimiser of the same quadratic with the ``drop`` coordinates fixed at 0.
-
-    ``v = G^{-1} r`` with ``G = L L^T``; with :math:`E` the unit columns of the dropped
-    coordinates and ``(pos, ok, Y)`` from :func:`_unit_solve`, the constrained minimiser is
-    :math:`v - G^{-1}E\,(E^\top G^{-1}E)^{-1} E^\top v = v - L^{-\top} Y (Y^\top Y)^{-1}
-    E^\top v` (a Schur-complement correction reusing the factor instead of refactorising:
-    one triangular solve with the dropped columns, and one with a vector).
-    """
-    okk = ok.unsqueeze(-1) & ok.unsqueeze(-2)
-    K = torch.where(okk, Y.mT @ Y, torch.diag_embed((~ok).to(v.dtype)))  # E^T G^{-1} E
-    mu = torch.linalg.solve(K, torch.where(ok, v.gather(1, pos), 0.0))
-    corr = torch.linalg.solve_triangular(L.mT, Y @ mu.unsqueeze(-1), upper=True).squeeze(-1)
-    return torch.where(drop, 0.0, v - corr)
-
-
-def _sparse_gram_product(w: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
-    """``w @ G`` exploiting the sparsity of the codes (cost ``nnz * c`` instead of ``b * c^2``)."""
-    return torch.sparse.mm(w.to_sparse(), G)
-
-
-def _kkt_from_correlation(g, w, lam, nonneg):
-    on = w != 0
-    v_off = torch.relu(g - lam) if nonneg else torch.relu(g.abs() - lam)
-    return torch.where(on, (g - lam * torch.sign(w)).abs(), v_off).amax(-1)
-
-
-def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, n_cross=8):
-    r"""One batched feature-sign step (Lee et al., 2007) with many atoms entering at once.
-
-    With :math:`g = 2(c - Gw)` (:math:`c = A^\top z`, :math:`G = A^\top A`, ``Ge`` its
-    extension by :func:`_extended_gram`): the support :math:`S` is the current non-zeros plus
-    the entering atoms :math:`|g_j| > \lambda` (for rows flagged ``single`` only the most
-    violating one, whose sign is then right: the classic, always-progressing step), with signs
-    from :math:`w` or, for entering atoms, from :math:`g`. The exact minimiser :math:`v` of
-    the sign-fixed quadratic :math:`\|z - A_S v\|^2 + \lambda s^\top v` is computed by
-    Cholesky; entering atoms whose :math:`v_j` has the wrong sign are left out and :math:`v`
-    is recomputed with the same factor (:func:`_drop_from_solution`, unless :math:`G_{SS}`
-    was singular); those still of the wrong sign stay at 0. Candidates: :math:`v`, the first
-    ``n_cross`` zero crossings on the segment :math:`[w, v]`, and the refit of :math:`v`
-    without every atom whose sign disagrees with :math:`s` (same factor; coordinates still
-    disagreeing are then set to 0), which drops many atoms at once and usually lands on the
-    minimiser when the support was nearly right. The objective is evaluated exactly at each
-    (its smooth part is a quadratic in the step along the segment) and the best is kept if it
-    is not worse than ``w``, so the objective never increases. Everything is computed in the
-    dtype of ``Ge`` (float32 for a cheap first round); returns the new codes in the dtype of
-    ``w``.
-    """
-    w_in, dt = w, Ge.dtype
-    c, zz, w, g, lam = (x.to(dt) for x in (c, zz, w, g, lam))
-    n = w.shape[1]
-    lam_col = lam.unsqueeze(-1)
-    viol = (g if nonneg else g.abs()) - lam_col
-    enter = (w == 0) & (viol > 0)
-    if bool(single.any()):
-        top = torch.where(enter, viol, -math.inf).argmax(-1, keepdim=True)
-        only_top = torch.zeros_like(enter).scatter(1, top, True)
-        enter = torch.where(single.unsqueeze(-1), enter & only_top, enter)
-    idx, valid = _pad_supports((w != 0) | enter)
-    real = idx.clamp_max(n - 1)
-    wS = torch.where(valid, w.gather(1, real), 0.0)
-    cS = torch.where(valid, c.gather(1, real), 0.0)
-    entering = (wS == 0) & valid
-    if nonneg:
-        sS = valid.to(w.dtype)
-    else:
-        sS = torch.where(entering, torch.sign(g.gather(1, real)), torch.sign(wS))
-        sS = torch.where(valid, sS, 0.0)
-    # identity on the padding; NumPy's fancy indexing is about twice as fast as torch's
-    idx_np = idx.numpy()
-    Gs = torch.from_numpy(Ge.numpy()[idx_np[:, :, None], idx_np[:, None, :]])
-    L, ridged = _cholesky(Gs)
-    rhs = cS - 0.5 * lam_col * sS
-    v_full = _chol_solve(L, rhs)
-    vS = v_full.clone()
-    wrong = entering & (torch.sign(vS) != sS)
-    # the Schur corrections below run on every row of the batch (rows without a dropped atom
-    # get zero corrections): copying the factors of a subset costs more than the spare solves
-    first = None
-    if bool(wrong.any()):  # the minimiser without the wrong-sign entering atoms
-        fix = wrong & ~ridged.unsqueeze(-1)
-        if bool(fix.any()):
-            first = (fix, *_unit_solve(L, fix))
-            vS = _drop_from_solution(L, vS, *first)
-        # a singular block (ridged) makes that correction inaccurate: refactorise without them
-        rows = wrong.any(-1) & ridged
-        if bool(rows.any()):
-            keep = valid[rows] & ~wrong[rows]
-            M = Gs[rows] * (keep.unsqueeze(-1) & keep.unsqueeze(-2))
-            M.diagonal(dim1=-2, dim2=-1).add_((~keep).to(M.dtype))
-            vS[rows] = _chol_solve(_cholesky(M)[0], torch.where(keep, rhs[rows], 0.0))
-        vS = torch.where(entering & (torch.sign(vS) != sS), 0.0, vS)
-    # F(w + t d) = f0 + t f1 + t^2 f2 + lam |w + t d|_1 on the segment to v
-    dS = vS - wS
-    # refit with every atom whose sign disagrees with s dropped (same factor), then project
-    drop = valid & (torch.sign(vS) != sS)
-    proj = vS
-    fix = drop & ~ridged.unsqueeze(-1)
-    if bool(fix.any()):
-        # the wrong-sign entering atoms are among them: reuse their solves, add the others
-        pos, ok, Y = _unit_solve(L, fix if first is None else fix & ~first[0])
-        if first is not None:
-            pos, ok, Y = (
-                torch.cat([a, b], -1) for a, b in zip(first[1:], (pos, ok, Y), strict=True)
-            )
-        proj = _drop_from_solution(L, v_full, fix, pos, ok, Y)
-        proj = torch.where(ridged.unsqueeze(-1), vS, proj)
-    proj = torch.where(torch.sign(proj) == sS, proj, 0.0)
-    Gw, Gd, Gp = (Gs @ torch.stack([wS, dS, proj], dim=-1)).unbind(-1)  # one pass over Gs
-    f0 = zz - 2 * (cS * wS).sum(-1) + (wS * Gw).sum(-1)
-    f1 = 2 * (dS * (Gw - cS)).sum(-1)
-    f2 = (dS * Gd).sum(-1)
-    t_cross = torch.where(dS != 0, -wS / dS, math.inf)
-    t_cross = torch.where((t_cross > 0) & (t_cross < 1), t_cross, math.inf)
-    first = t_cross.topk(min(n_cross, t_cross.shape[1]), dim=1, largest=False).values
-    t = torch.cat([first, torch.ones_like(first[:, :1])], dim=1)  # (b, k + 1)
-    t = torch.where(torch.isfinite(t), t, 1.0)
-    pts = wS.unsqueeze(1) + t.unsqueeze(-1) * dS.unsqueeze(1)  # (b, k + 1, p)
-    # snap the crossing coordinate of each candidate to an exact zero
-    pts = torch.where(t_cross.unsqueeze(1) == t.unsqueeze(-1), 0.0, pts)
-    if nonneg:
-        pts = pts.clamp_min(0.0)
-    F = f0.unsqueeze(1) + t * f1.unsqueeze(1) + t * t * f2.unsqueeze(1)
-    F = F + lam_col * pts.abs().sum(-1)
-    F_proj = zz - 2 * (cS * proj).sum(-1) + (proj * Gp).sum(-1)
-    F = torch.cat([F, (F_proj + lam * proj.abs().sum(-1)).unsqueeze(1)], dim=1)
-    pts = torch.cat([pts, proj.unsqueeze(1)], dim=1)
-    best = F.argmin(-1)
-    F_best = F.gather(1, best.unsqueeze(1)).squeeze(1)
-    F_now = f0 + lam * wS.abs().sum(-1)
-    new_S = pts[torch.arange(pts.shape[0]), best]
-    # padding positions scatter their zeros into the spare columns n.. 2n - 1
-    new_w = w.new_zeros(w.shape[0], 2 * n).scatter(1, idx, new_S)[:, :n]
-    # near the minimiser the objective changes below its rounding: accept ties within it
-    slack = 64 * torch.finfo(F_now.dtype).eps * F_now.abs()
-    return torch.where((F_best <= F_now + slack).unsqueeze(-1), new_w.to(w_in.dtype), w_in)
-
-
-def _fista_warm_start(zc, A32, M32, lam, step, n_iter, nonneg):
-    r"""``n_iter`` FISTA iterations in float32 from zero, the warm start of the active set.
-
-    The iterates of :func:`deepunfold.solvers.proximal_gradient.fista` (same extrapolation,
-    :class:`~deepunfold.solvers.proximal_gradient.Momentum`; the same up to float32
-    rounding) on the half-scale problem with :math:`\mu = \lambda/2`, without its per-iteration
-    convergence test, and the
-    gradient step as one product with ``M32`` :math:`= I - \eta A^\top A` through NumPy, whose
-    float32 GEMM (OpenBLAS) is about 12% faster than torch's here: 15% less time in all.
-    """
-    base = step * (zc.to(torch.float32) @ A32)  # eta A^T z
-    thr = step * lam / 2.0
-    w = torch.zeros_like(base)
-    y, v, momentum = w, torch.empty_like(base), Momentum()
-    for k in range(n_iter):
-        if k == 0:  # y = 0
-            v.copy_(base)
-        else:
-            np.matmul(y.numpy(), M32.numpy(), out=v.numpy())
-            v.add_(base)
-        w_new = torch.relu(v - thr) if nonneg else torch.nn.functional.softshrink(v, thr)
-        y, w = momentum(w_new, w), w_new
-    return w
-
-
-def _size_groups(size: torch.Tensor, most: int, budget: int = 3_000_000):
-    """Signals in order of support size, in groups of at most ``most`` and at most ``budget``
-    Gram entries (``group * p^2``, 24 MB in float64; at least 8 signals).
-
-    Grouping similar sizes limits the padding (a group pays ``p^3`` per signal for its largest
-    ``p``); the budget keeps the batched blocks of large supports in cache: at lambda 0.01 on
-    the benchmark instance (``p`` about 370) that is 20% faster than groups of 64.
-    """
-    order = torch.argsort(size)
-    sizes = size[order].tolist()
-    groups, i = [], 0
-    while i < len(sizes):
-        p = sizes[min(i + most, len(sizes)) - 1]
-        n = max(8, min(most, budget // max(p * p, 1)))
-        groups.append(order[i : i + n])
-        i += n
-    return groups
-
-
-def _entry_lambda(g, w, m, lam, nonneg, below):
-    r"""The lambda below ``below`` at which ``m`` more atoms violate the KKT conditions.
-
-    At a point :math:`w` with correlation :math:`g`, lowering lambda to the :math:`(m+v+1)`-th
-    largest off-support :math:`|g_j|` (:math:`g_j` for the non-negative variant) makes ``m``
-    atoms enter besides the ``v`` already above ``below`` (the current stage's lambda; an
-    inexact stage solution may leave some). Per row, at least ``lam`` (the target) and below
-    ``below``, so every stage lowers lambda.
-    """
-    score = torch.where(w == 0, g if nonneg else g.abs(), -math.inf)
-    pos = m + (score > below.unsqueeze(-1)).sum(-1)
-    k = min(int(pos.max()) + 1, score.shape[1])
-    top = score.topk(k, dim=1).values
-    nxt = top.gather(1, pos.clamp_max(k - 1).unsqueeze(-1)).squeeze(-1)
-    return torch.minimum(nxt, below * (1 - 1e-9)).clamp_min(lam)
-
-
-def lasso_active_set(
-    z: torch.Tensor,
-    A: torch.Tensor,
-    lam: float,
-    *,
-    nonneg: bool = False,
-    tol: float = 1e-9,
-    warm_iter: int = 45,
-    bulk_rounds: int = 8,
-    direct_frac: float = 0.6,
-    enter_min: int = 64,
-    enter_first: int = 150,
-    stage_tol: float = 0.3,
-    stage_rounds: int = 10,
-    saturated_room: int = 8,
-    max_rounds: int = 500,
-    chunk_size: int = 500,
-    sub_batch: int = 64,
-    progress=None,
-) -> tuple[torch.Tensor, dict]:
-    r"""Fast exact Lasso codes for many signals over ~1,000 atoms (seed scale :math:`F_\lambda`).
-
-    For each chunk of signals:
-
-    1. ``warm_iter`` FISTA iterations in float32
-    (:func:`deepunfold.solvers.proximal_gradient.fista`,
-       step :math:`1/L`) from zero give an approximate support and signs;
-    2. batched feature-sign rounds (:func:`_feature_sign_round`; the first in float32, the
-       others in float64): on the support plus the KKT violators, the sign-fixed quadratic is
-       minimised exactly (batched Cholesky of :math:`G_{SS}`, :math:`G = A^\top A`) and the
-       best of the points on the segment to it and its sign projection is kept, so the
-       objective never increases; a signal whose round made no progress continues with one
-       entering atom per round (the classic feature-sign step, which always progresses);
-    3. a signal leaves the batch once its KKT violation (:func:`kkt_violation`) is at most
-       ``tol * lam``.
-
-    Supports near the rank :math:`r` of :math:`A` (small lambda: about 400 non-zeros of 512
-    dimensions at lambda 0.01 on the benchmark instance) defeat step 2 from the warm start:
-    FISTA's early iterates have more than :math:`r` non-zeros, the sign-fixed quadratic on
-    such a support is unbounded along the null space of :math:`A_S`, and each round then only
-    reaches the first zero crossing, removing one atom. Signals whose warm start has more than
-    ``direct_frac * r`` non-zeros, or that are not converged after ``bulk_rounds`` rounds,
-    therefore take the *continuation* path: they start from zero and solve a decreasing
-    sequence of lambdas down to ``lam``, each stage starting from the previous stage's
-    solution, where the next lambda lets about ``enter_min`` (``enter_first`` for the first
-    stage) or, if larger, as many atoms as the support has, but at most half the room left
-    below the rank (at least one), so that support plus entering atoms stays below
-    :math:`r` (with about 57% of the entering atoms leaving again on this instance). Stages above
-    ``lam`` stop at a KKT violation of ``stage_tol`` times their lambda (only the support
-    matters there); a stage that takes ``stage_rounds`` rounds restarts from its starting
-    point with half as many entering atoms. Once the room left is at most ``saturated_room``
-    atoms, the path goes to ``lam`` directly with one entering atom per round (near the rank
-    atoms mostly swap places, and stages of a few atoms would lower lambda by about a
-    percent each).
-
-    Where the rounds stop with zero violation the support and signs are those of the
-    minimiser, so the codes are exact up to the rounding of the Cholesky solve.
-
-    Args:
-        z: ``(batch, d)`` signals.
-        A: ``(d, c)`` dictionary.
-        lam: lambda (seed scale).
-        nonneg: constrain codes to be non-negative.
-        tol: KKT tolerance relative to lambda.
-        warm_iter: FISTA iterations before the first round.
-        bulk_rounds: rounds from the warm start before a signal takes the continuation path.
-        direct_frac: warm starts with more non-zeros than this fraction of the rank take the
-            continuation path at once.
-        enter_min, enter_first: atoms entering per continuation stage (at least; first stage).
-        stage_tol: KKT tolerance (relative to the stage's lambda) of the stages above ``lam``.
-        stage_rounds: rounds after which a continuation stage restarts with a smaller step.
-        saturated_room: room (atoms that may enter) below which continuation goes to ``lam``.
-        max_rounds: feature-sign rounds per chunk.
-        chunk_size: signals solved together (memory about ``chunk * support^2`` doubles).
-        sub_batch: signals per feature-sign call (at most; fewer for large supports, see
-            :func:`_size_groups`), grouped by support size (less padding).
-        progress: optional callable ``progress(n_done)`` called after each chunk.
-
-    Returns:
-        ``(w, info)`` with the ``(batch, c)`` float64 codes and counters: ``rounds``
-        (feature-sign rounds, summed over chunks), ``fista_iter`` (warm-start iterations),
-        ``stalls`` (rounds without progress), ``continuation`` (signals that took the
-        continuation path), ``stages`` (continuation stages completed), ``restarts``
-        (stages restarted with a smaller step) and ``unconverged`` (signals left above the
-        tolerance after ``max_rounds``).
-    """
-    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
-
-    # part of the work runs in NumPy's BLAS/LAPACK: hold it to torch's thread count too
-    with threadpool_limits(torch.get_num_threads(), user_api="blas"):
-        return _lasso_active_set(
-            z,
-            A,
-            lam,
-            nonneg=nonneg,
-            chunk_size=chunk_size,
-            progress=progress,
-            opts=dict(
-                tol=tol,
-                warm_iter=warm_iter,
-                bulk_rounds=bulk_rounds,
-                direct_frac=direct_frac,
-                enter_min=enter_min,
-                enter_first=enter_first,
-                stage_tol=stage_tol,
-                stage_rounds=stage_rounds,
-                saturated_room=saturated_room,
-                max_rounds=max_rounds,
-                sub_batch=sub_batch,
-            ),
-        )
-
-
-def _lasso_active_set(z, A, lam, *, nonneg, chunk_size, progress, opts):
-    """:func:`lasso_active_set` under its thread limit: shared setup, then chunk by chunk."""
-    z = z.to(torch.float64)
-    A = A.to(torch.float64)
-    G = A.T @ A
-    Ge = _extended_gram(G)
-    Ge32 = Ge.to(torch.float32)
-    A32 = A.to(torch.float32)
-    step = 1.0 / lipschitz_constant(A)
-    M32 = (torch.eye(G.shape[0], dtype=G.dtype) - step * G).to(torch.float32)
-    ev = torch.linalg.eigvalsh(A @ A.T if A.shape[0] <= A.shape[1] else G)
-    rank = int((ev > 1e-10 * ev[-1].clamp_min(1e-300)).sum())
-    out = torch.zeros(z.shape[0], A.shape[1], dtype=torch.float64)
-    info = {
-        "rounds": 0,
-        "fista_iter": 0,
-        "stalls": 0,
-        "continuation": 0,
-        "stages": 0,
-        "restarts": 0,
-        "unconverged": 0,
-    }
-    for start in range(0, z.shape[0], chunk_size):
-        zc = z[start : start + chunk_size]
-        out[start : start + chunk_size] = _active_set_chunk(
-            zc, A, lam, nonneg, G, Ge, Ge32, A32, M32, step, rank, info, **opts
-        )
-        if progress is not None:
-            progress(zc.shape[0])
-    return out, info
-
-
-def _active_set_chunk(
-    zc,
-    A,
-    lam,
-    nonneg,
-    G,
-    Ge,
-    Ge32,
-    A32,
-    M32,
-    step,
-    rank,
-    info,
-    *,
-    tol,
-    warm_iter,
-    bulk_rounds,
-    direct_frac,
-    enter_min,
-    enter_first,
-    stage_tol,
-    stage_rounds,
-    saturated_room,
-    max_rounds,
-    sub_batch,
-):
-    """:func:`lasso_active_set` on one chunk of signals; returns its codes, adds to ``info``."""
-    b = zc.shape[0]
-    w = _fista_warm_start(zc, A32, M32, lam, step, warm_iter, nonneg).to(torch.float64)
-    info["fista_iter"] += warm_iter
-    c = zc @ A
-    zz = zc.pow(2).sum(-1)
-    # per signal: the lambda of its current stage, the stage's starting point and step
-    lam_cur = torch.full_like(zz, lam)
-    anchor = torch.zeros_like(w)
-    n_enter = torch.full((b,), enter_first, dtype=torch.long)
-    cont = torch.zeros(b, dtype=torch.bool)
-    stage_r = torch.zeros(b, dtype=torch.long)
-    single = torch.zeros(b, dtype=torch.bool)
-
-    def start_path(ids):  # continuation from zero for the signals ids
-        if ids.numel() == 0:
-            return
-        cont[ids] = True
-        w[ids] = 0.0
-        anchor[ids] = 0.0
-        n_enter[ids] = min(enter_first, max(1, rank // 2))
-        lam_cur[ids] = _entry_lambda(
-            2.0 * c[ids], w[ids], n_enter[ids], lam, nonneg, torch.full_like(zz[ids], math.inf)
-        )
-        stage_r[ids] = 0
-        single[ids] = False
-        info["continuation"] += int(ids.numel())
-
-    start_path(torch.nonzero((w != 0).sum(-1) > direct_frac * rank).squeeze(-1))
-    todo = torch.arange(b)
-    for r in range(max_rounds):
-        g = 2.0 * (c[todo] - _sparse_gram_product(w[todo], G))
-        lc = lam_cur[todo]
-        viol = _kkt_from_correlation(g, w[todo], lc.unsqueeze(-1), nonneg)
-        final = lc == lam
-        done = final & (viol <= tol * lc)
-        todo, g, viol, final = todo[~done], g[~done], viol[~done], final[~done]
-        if todo.numel() == 0:
-            break
-        # a finished stage above lam starts the next one from its solution
-        staged = ~final & (viol <= stage_tol * lam_cur[todo])
-        if bool(staged.any()):
-            ids = todo[staged]
-            anchor[ids] = w[ids]
-            s = (w[ids] != 0).sum(-1)
-            room = ((rank - s) // 2).clamp_min(1)
-            n_enter[ids] = torch.minimum(s.clamp_min(enter_min), room)
-            lam_cur[ids] = _entry_lambda(g[staged], w[ids], n_enter[ids], lam, nonneg, lam_cur[ids])
-            # near the rank, stages of a few atoms lower lambda by a percent or so each: go to
-            # lam at once, one entering atom per round (atoms now mostly swap places)
-            full = room <= saturated_room
-            lam_cur[ids[full]] = lam
-            n_enter[ids[full]] = 1
-            stage_r[ids] = 0
-            single[ids] = full
-            info["stages"] += int(ids.numel())
-        slow = stage_r[todo] >= torch.where(cont[todo], stage_rounds, bulk_rounds)
-        # the warm start did not lead there: the continuation path from zero
-        fresh = slow & ~cont[todo]
-        if bool(fresh.any()):
-            start_path(todo[fresh])
-            g[fresh] = 2.0 * c[todo[fresh]]
-        # a stage that takes too long: back to its start with half as many entering atoms
-        back = slow & cont[todo] & ~fresh & (n_enter[todo] > 1)
-        if bool(back.any()):
-            ids = todo[back]
-            w[ids] = anchor[ids]
-            g[back] = 2.0 * (c[ids] - _sparse_gram_product(anchor[ids], G))
-            n_enter[ids] = n_enter[ids] // 2
-            lam_cur[ids] = _entry_lambda(
-                g[back], w[ids], n_enter[ids], lam, nonneg, torch.full_like(zz[ids], math.inf)
-            )
-            stage_r[ids] = 0
-            single[ids] = False
-            info["restarts"] += int(ids.numel())
-        info["rounds"] += 1
-        w_old = w[todo]
-        lc = lam_cur[todo].unsqueeze(-1)
-        # group signals of similar support size: padding to the largest costs p^3 each
-        size = (w_old != 0).sum(-1) + (((g if nonneg else g.abs()) > lc) & (w_old == 0)).sum(-1)
-        for part in _size_groups(size, sub_batch):
-            ids = todo[part]
-            w[ids] = _feature_sign_round(
-                Ge32 if r == 0 else Ge,
-                c[ids],
-                zz[ids],
-                w_old[part],
-                g[part],
-                lam_cur[ids],
-                nonneg,
-                single[ids],
-            )
-        stage_r[todo] += 1
-        stuck = (w[todo] == w_old).all(-1)
-        single[todo[stuck]] = True
-        info["stalls"] += int(stuck.sum())
-    else:
-        info["unconverged"] += int(todo.numel())
-    return w
-
-
 def sparse_code(
     z: torch.Tensor,
     A: torch.Tensor,
@@ -718,6 +122,8 @@ def sparse_code(
     max_iter: int = 200,
     tol: float = 1e-9,
     chunk_size: int = 1000,
+    threads: int | None = None,
+    on_unconverged: str = "raise",
     progress=None,
 ) -> CodeResult:
     r"""Sparse codes :math:`\arg\min_w \|z - Aw\|^2 + \lambda\|w\|_1` for every row of ``z``.
@@ -734,22 +140,38 @@ def sparse_code(
         tol: ``active_set``: KKT tolerance relative to lambda; ISTA/FISTA: relative-change
             tolerance (0 runs all ``max_iter``).
         chunk_size: signals processed together.
+        threads: ``active_set`` on the CPU: worker threads (default
+            ``torch.get_num_threads()``), see :func:`~deepunfold.solvers.lasso.lasso_active_set`.
+        on_unconverged: ``active_set``: ``"raise"`` (:class:`LassoNotConverged` if a code is
+            above the tolerance) or ``"warn"``.
         progress: optional ``progress(n_done)`` callback.
+
+    The codes are computed on the device of ``z`` and ``A`` (float64) and returned there.
+    Invalid input (non-finite values, mismatched shapes, zero-norm atoms, lambda <= 0)
+    raises a ``ValueError`` naming the problem.
 
     Returns:
         :class:`CodeResult` with codes and, per signal, objective, KKT violation and duality gap.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
-    if lam < 0:
-        raise ValueError(f"lambda must be non-negative, got {lam}")
+    check_lasso_inputs(z, A, lam)
+    lam = float(lam)
     z = z.to(torch.float64)
     A = A.to(torch.float64)
     t0 = time.perf_counter()
     info: dict = {}
     if solver == "active_set":
         w, info = lasso_active_set(
-            z, A, lam, nonneg=nonneg, tol=tol, chunk_size=chunk_size, progress=progress
+            z,
+            A,
+            lam,
+            nonneg=nonneg,
+            tol=tol,
+            chunk_size=chunk_size,
+            threads=threads,
+            on_unconverged=on_unconverged,
+            progress=progress,
         )
         n_iter = info["fista_iter"] + info["rounds"]
     else:
@@ -772,7 +194,7 @@ def sparse_code(
             info["step_half_scale"] = res.step
             if progress is not None:
                 progress(res.z.shape[0])
-        w = torch.cat(parts) if parts else torch.zeros(0, A.shape[1], dtype=torch.float64)
+        w = torch.cat(parts) if parts else A.new_zeros(0, A.shape[1])
     seconds = time.perf_counter() - t0
     # objective, kkt_violation and duality_gap from one residual and one correlation
     r = z - w @ A.T
