@@ -38,3 +38,23 @@ def test_demo_profile_repeats_the_local_defaults():
     demo = yaml.safe_load((PROFILES / "demo" / "profile.yaml").read_text())
     assert demo.pop("configfile") == "config/demo.yaml"
     assert demo == default
+
+
+def readme_set_up_commands() -> list[str]:
+    """The lines of the first code block under README.md's "Set-up" heading."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Set-up", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_ci_runs_the_readme_set_up_commands_verbatim():
+    commands = readme_set_up_commands()
+    assert len(commands) == 2
+    install, tests = commands
+    # command 1 installs and runs the main job on the offline demo; command 2 runs the tests
+    assert install.endswith("&& snakemake --workflow-profile workflow/profiles/demo")
+    assert tests == "python -m pytest"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert install in ci and tests in ci
+    assert ci.index(install) < ci.index(tests)
