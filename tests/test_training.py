@@ -1,11 +1,54 @@
-"""Divergence is caught with a clear message and never leaves a checkpoint behind."""
+"""Early stopping keeps the best weights; divergence is caught with a clear message and never
+leaves a checkpoint behind."""
 
 import math
 
 import pytest
 import torch
 
-from deepunfold.train.loop import NonFiniteError, check_finite, load_checkpoint, save_checkpoint
+from deepunfold.train.loop import (
+    EarlyStopping,
+    NonFiniteError,
+    check_finite,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+def _set(model, value):
+    with torch.no_grad():
+        model.weight.fill_(value)
+
+
+def test_early_stopping_restores_the_first_best_weights():
+    model = torch.nn.Linear(2, 1, bias=False)
+    _set(model, 0.0)
+    stopper = EarlyStopping(model, initial_loss=5.0, patience=2)
+    # (weight after the epoch, its validation loss): best is 3.0 at weight 2; the tie at
+    # weight 3 does not replace it, and the second evaluation without improvement stops
+    improved = []
+    for weight, loss in [(1.0, 4.0), (2.0, 3.0), (3.0, 3.0)]:
+        _set(model, weight)
+        improved.append(stopper.update(loss))
+        assert not stopper.stop
+    _set(model, 4.0)
+    assert stopper.update(3.5) is False and stopper.stop
+    assert improved == [True, True, False] and stopper.best == 3.0
+    stopper.restore()
+    assert float(model.weight[0, 0]) == 2.0
+
+
+def test_early_stopping_without_improvement_restores_the_initial_weights():
+    model = torch.nn.Linear(2, 1)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    stopper = EarlyStopping(model, initial_loss=1.0, patience=1)
+    _set(model, 7.0)
+    assert stopper.update(1.0) is False and stopper.stop
+    stopper.restore()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, start[k]), k
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(model, 1.0, patience=0)
 
 
 def test_check_finite():

@@ -1,12 +1,15 @@
-"""Training utilities shared by every learned model: divergence checks and checkpoints.
+"""Training utilities shared by every learned model: early stopping, divergence checks,
+checkpoints.
 
-A training run that diverges must fail loudly and leave no checkpoint behind that a later
-run could mistake for a trained model; a checkpoint is written atomically, only once
-training finished with finite weights.
+:class:`EarlyStopping` is the one early stopping with best-weights restore of the trainers
+(LISTA's layer-wise stages, the unfolded RPCA's epochs). A training run that diverges must
+fail loudly and leave no checkpoint behind that a later run could mistake for a trained
+model; a checkpoint is written atomically, only once training finished with finite weights.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -15,12 +18,53 @@ import torch
 from deepunfold.pipeline.io import atomic_path
 
 __all__ = [
+    "EarlyStopping",
     "NonFiniteError",
     "check_finite",
     "count_parameters",
     "save_checkpoint",
     "load_checkpoint",
 ]
+
+
+class EarlyStopping:
+    """Keep the weights of the best validation loss; stop after ``patience`` bad evaluations.
+
+    Created with the loss of the current weights (the initialisation counts as a
+    candidate, so training that never improves restores it). Each :meth:`update` with a new
+    validation loss either records a new best (strictly lower: ties keep the earlier
+    weights) and copies ``model.state_dict()``, or counts one more evaluation without
+    improvement; :attr:`stop` turns true once ``patience`` of those follow the last best.
+    :meth:`restore` loads the best weights back into ``model``.
+
+    Args:
+        model: the module being trained (its current state is the first snapshot).
+        initial_loss: validation loss of the current weights.
+        patience: evaluations without improvement before :attr:`stop` (at least 1).
+    """
+
+    def __init__(self, model: torch.nn.Module, initial_loss: float, patience: int):
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1, got {patience}")
+        self.model, self.patience = model, int(patience)
+        self.best = initial_loss
+        self.best_state = copy.deepcopy(model.state_dict())
+        self.bad = 0
+        self.stop = False
+
+    def update(self, loss: float) -> bool:
+        """Record a validation loss; returns whether it is a new best."""
+        if loss < self.best:
+            self.best, self.bad, self.stop = loss, 0, False
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            return True
+        self.bad += 1
+        self.stop = self.bad >= self.patience
+        return False
+
+    def restore(self) -> None:
+        """Load the best weights seen (possibly the initial ones) into the model."""
+        self.model.load_state_dict(self.best_state)
 
 
 class NonFiniteError(FloatingPointError):

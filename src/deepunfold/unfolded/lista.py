@@ -48,7 +48,7 @@ from torch import nn
 from deepunfold.ops.metrics import fraction_zeros, nmse_db
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.proximal_gradient import fista, ista, lipschitz_constant
-from deepunfold.train.loop import check_finite, count_parameters
+from deepunfold.train.loop import EarlyStopping, check_finite, count_parameters
 
 __all__ = [
     "MODELS",
@@ -410,11 +410,6 @@ class TrainResult:
     layers: pd.DataFrame
 
 
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Copies of the learned parameters only (buffers such as ``A`` never change)."""
-    return {k: v.detach().clone() for k, v in model.named_parameters()}
-
-
 def _evaluate(model, x, z, n_layers, batch=4096):
     with torch.inference_mode():
         out = torch.cat([model(x[i : i + batch], n_layers) for i in range(0, len(x), batch)])
@@ -469,9 +464,10 @@ def train_layerwise(
             if not all_layers:
                 params = model.layer_parameters(t)
             opt = torch.optim.Adam(params, lr=lr)
-            best = nmse_db(_evaluate(model, x_val, z_val, depth), z_val)
-            best_state = _snapshot(model)
-            bad, err_sum, ref_sum = 0, 0.0, 0.0
+            stopper = EarlyStopping(
+                model, nmse_db(_evaluate(model, x_val, z_val, depth), z_val), cfg.patience
+            )
+            err_sum, ref_sum = 0.0, 0.0
             for s in range(1, cfg.max_steps + 1):
                 xb, zb = next_batch()
                 if all_layers or t == 0:
@@ -503,17 +499,15 @@ def train_layerwise(
                         }  # fmt: skip
                     )
                     err_sum = ref_sum = 0.0
-                    if val_db < best:
-                        best, bad = val_db, 0
-                        best_state = _snapshot(model)
-                    else:
-                        bad += 1
-                        if bad >= cfg.patience:
-                            break
+                    stopper.update(val_db)
+                    if stopper.stop:
+                        break
             step += s
-            model.load_state_dict(best_state, strict=False)
+            stopper.restore()
             if progress is not None:
-                progress(f"layer {depth} stage {stage}: val NMSE {best:.2f} dB after {s} steps")
+                progress(
+                    f"layer {depth} stage {stage}: val NMSE {stopper.best:.2f} dB after {s} steps"
+                )
         row = {"layer": depth, "steps": step}
         for name, pair in (("val", val), ("test", test)):
             if pair is not None:

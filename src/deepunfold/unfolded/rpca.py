@@ -58,7 +58,7 @@ from torch import nn
 
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.ops.prox import group_soft_threshold, soft_threshold, svt
-from deepunfold.train.loop import check_finite
+from deepunfold.train.loop import EarlyStopping, check_finite
 
 __all__ = [
     "MODES",
@@ -461,7 +461,7 @@ def train_unfolded(
         )  # fmt: skip
 
     history = [record(0, _mean_loss(model, xt, lt, st, batch_size))]
-    best, best_state, since = history[0]["val_loss"], copy.deepcopy(model.state_dict()), 0
+    stopper = EarlyStopping(model, history[0]["val_loss"], patience)
     history[0]["best"] = True
     for epoch in range(1, epochs + 1):
         model.train()
@@ -474,17 +474,13 @@ def train_unfolded(
             opt.step()
             total += float(loss.detach()) * len(i)
         rec = record(epoch, total / len(xt))
-        rec["best"] = rec["val_loss"] < best
+        rec["best"] = stopper.update(rec["val_loss"])
         history.append(rec)
         if progress is not None:
             progress(rec)
-        if rec["best"]:
-            best, best_state, since = rec["val_loss"], copy.deepcopy(model.state_dict()), 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-    model.load_state_dict(best_state)
+        if stopper.stop:
+            break
+    stopper.restore()
     return history
 
 
