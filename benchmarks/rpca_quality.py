@@ -33,10 +33,9 @@ import argparse
 import os
 import time
 
-import numpy as np
 import torch
 
-from deepunfold.data.moving_digits import load_mnist_digits, load_sklearn_digits, make_moving_digits
+from deepunfold.data.moving_digits import digit_pools, make_moving_digits
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
@@ -200,14 +199,8 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(0)
 
-    if args.digits == "mnist":
-        pools = [load_mnist_digits(args.mnist_root, True)] * 2
-        pools.append(load_mnist_digits(args.mnist_root, False))
-    else:
-        d = load_sklearn_digits()
-        order = np.random.default_rng(0).permutation(len(d))
-        cut = int(0.8 * len(d))
-        pools = [d[order[:cut]], d[order[:cut]], d[order[cut:]]]
+    pools = digit_pools(args.digits, seed=0, mnist_root=args.mnist_root)
+    pools = [pools[split] for split in ("train", "val", "test")]
     counts = (args.n_train, args.n_val, args.n_test)
     splits = [
         make_moving_digits(p, n, seed=1000 * i)

@@ -4,16 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from deepunfold.data.digits import load_digits_split, load_mnist
 from deepunfold.pipeline.resources import MissingResourceError
 from deepunfold.solvers.multilayer import layered_thresholding, matrix_layer, ml_ista_step
 from deepunfold.solvers.proximal_gradient import power_iteration
 from deepunfold.train.loop import count_parameters
-from deepunfold.unfolded.mlista import (
-    MLISTANet,
-    load_digits_split,
-    load_mnist,
-    train_classifier,
-)
+from deepunfold.unfolded.mlista import MLISTANet, train_classifier
 
 # (input shape, channels, kernels, strides, paddings): the full study's MNIST net, the demo's
 # digits net, and an odd size that needs output padding in the transposed convolutions

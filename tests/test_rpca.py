@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from deepunfold.data.digits import load_sklearn_digits
 from deepunfold.data.moving_digits import (
-    load_sklearn_digits,
+    digit_pools,
     make_moving_digits,
     render_digits,
     trajectories,
@@ -72,6 +73,24 @@ def test_sklearn_digits_have_mnist_geometry():
     assert d.min() >= 0.0 and d.max() <= 1.0 and d.max() > 0.9
     assert np.all(d[:, :4] == 0) and np.all(d[:, -4:] == 0)
     assert np.all(d[:, :, :4] == 0) and np.all(d[:, :, -4:] == 0)
+
+
+def test_digit_pools_keep_test_digits_out_of_training():
+    pools = digit_pools("sklearn", seed=3)
+    assert [len(pools[s]) for s in ("train", "val", "test")] == [1437, 1437, 360]
+    np.testing.assert_array_equal(pools["train"], pools["val"])
+    flat = {k: {v.tobytes() for v in pools[k]} for k in ("train", "test")}
+    assert not flat["train"] & flat["test"]
+    digits = load_sklearn_digits()
+    order = np.random.default_rng(3).permutation(len(digits))  # the documented split
+    np.testing.assert_array_equal(pools["test"], digits[order[1437:]])
+    again = digit_pools("sklearn", seed=3)
+    assert np.array_equal(again["test"], pools["test"])
+    assert not np.array_equal(digit_pools("sklearn", seed=4)["test"], pools["test"])
+    with pytest.raises(ValueError, match="28 px"):
+        digit_pools("mnist", seed=0, digit_size=20, mnist_root=".")
+    with pytest.raises(ValueError, match="unknown digit source"):
+        digit_pools("emnist", seed=0)
 
 
 @pytest.mark.parametrize("rank", [1, 3, 6])
@@ -401,7 +420,7 @@ def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
     """The full study's path, on tiny files in MNIST's idx format (no network here)."""
     import struct
 
-    from deepunfold.data.moving_digits import load_mnist_digits
+    from deepunfold.data.digits import load_mnist_digits
     from deepunfold.pipeline.resources import MissingResourceError
 
     with pytest.raises(MissingResourceError, match="train-images-idx3-ubyte"):

@@ -8,13 +8,8 @@ import torch
 from tqdm import tqdm
 
 from deepunfold.clip.embed import load_model
-from deepunfold.clip.tinyclip import (
-    TINYCLIP_NAME,
-    DigitImages,
-    load_digits_split,
-    tinyclip_config,
-    train_tinyclip,
-)
+from deepunfold.clip.tinyclip import TINYCLIP_NAME, DigitImages, tinyclip_config, train_tinyclip
+from deepunfold.data.digits import digit_images_split
 from deepunfold.figures.clip import plot_tinyclip_training
 from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.pipeline.io import atomic_path, write_table
@@ -30,7 +25,7 @@ cfg = tinyclip_config(
     text_layers=t["text_layers"],
 )
 model, preprocess, tokenizer = load_model(TINYCLIP_NAME, None, model_config=cfg)
-images, labels, train_idx, _ = load_digits_split(p.test_fraction, p.seed)
+images, labels, train_idx, _ = digit_images_split(p.test_fraction, p.seed)
 data = DigitImages(images[train_idx], labels[train_idx], preprocess)
 x = torch.stack([data[i][0] for i in range(len(data))])
 log.info("training %s on %d digits, %d steps", TINYCLIP_NAME, len(train_idx), t["steps"])

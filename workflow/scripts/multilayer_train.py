@@ -3,15 +3,11 @@
 import pandas as pd
 import torch
 
+from deepunfold.data.digits import load_digits_split, load_mnist
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters
-from deepunfold.unfolded.mlista import (
-    MLISTANet,
-    load_digits_split,
-    load_mnist,
-    train_classifier,
-)
+from deepunfold.unfolded.mlista import MLISTANet, train_classifier
 
 k = int(snakemake.wildcards.k)
 net = snakemake.params.network

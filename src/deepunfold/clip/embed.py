@@ -226,9 +226,10 @@ def image_dataset(
         ds = cifar10_test(cifar_root, transform)
         return ds, np.arange(len(ds)), f"CIFAR-10 test set ({len(ds)} images, {cifar_root})"
     if dataset == "digits":
-        from deepunfold.clip.tinyclip import DigitImages, load_digits_split
+        from deepunfold.clip.tinyclip import DigitImages
+        from deepunfold.data.digits import digit_images_split
 
-        images, labels, _, test_idx = load_digits_split(test_fraction, seed)
+        images, labels, _, test_idx = digit_images_split(test_fraction, seed)
         ds = DigitImages(images[test_idx], labels[test_idx], transform)
         desc = (
             f"scikit-learn digits, held-out part ({len(test_idx)} images, "

@@ -34,7 +34,6 @@ __all__ = [
     "DIGIT_NAMES",
     "DEMO_CONCEPTS",
     "tinyclip_config",
-    "load_digits_split",
     "DigitImages",
     "digit_captions",
     "train_tinyclip",
@@ -102,27 +101,6 @@ def tinyclip_config(
             "layers": text_layers,
         },
     }
-
-
-def load_digits_split(test_fraction: float = 0.33, seed: int = 0):
-    """scikit-learn's digits, split into train / test indices (stratified, seeded).
-
-    Returns ``(images, labels, train_idx, test_idx)`` with ``images`` ``(1797, 8, 8)`` uint8
-    in 0..255 (ink is bright) and ``labels`` ``(1797,)`` int64.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    d = load_digits()
-    images = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
-    labels = d.target.astype(np.int64)
-    idx = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(
-        idx, test_size=test_fraction, random_state=seed, stratify=labels
-    )
-    return images, labels, np.sort(train_idx), np.sort(test_idx)
 
 
 class DigitImages(torch.utils.data.Dataset):

@@ -25,7 +25,7 @@ with the clean targets :math:`L = B` and :math:`S` (the digits).
 
 Digits come from MNIST (torchvision's raw files) in the full study, or from scikit-learn's
 shipped 8x8 digits upsampled to MNIST's geometry (a 20x20 digit centred in 28x28) in the
-offline demo.
+offline demo; both are read by :mod:`deepunfold.data.digits`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from deepunfold.data.digits import load_mnist_digits, load_sklearn_digits
 from deepunfold.pipeline.io import atomic_path
 
 __all__ = [
-    "load_mnist_digits",
-    "load_sklearn_digits",
+    "DIGIT_SOURCES",
+    "digit_pools",
     "trajectories",
     "render_digits",
     "low_rank_background",
@@ -51,41 +51,45 @@ __all__ = [
 ]
 
 
-def load_mnist_digits(root: str | Path, train: bool) -> np.ndarray:
-    """MNIST digits as float32 in [0, 1], shape ``(n, 28, 28)``, from torchvision's raw files.
+DIGIT_SOURCES = ("mnist", "sklearn")
 
-    ``root`` is the folder holding ``MNIST/raw/`` (what the ``download_mnist`` rule fills).
+
+def digit_pools(
+    source: str,
+    *,
+    seed: int,
+    digit_size: int = 28,
+    mnist_root: str | Path | None = None,
+    train_fraction: float = 0.8,
+) -> dict[str, np.ndarray]:
+    """The digits each split draws from: ``{"train": ..., "val": ..., "test": ...}``.
+
+    The test split never shows a digit image that training or validation saw:
+
+    * ``"mnist"``: train and validation draw from MNIST's training set, test from its test
+      set (``mnist_root`` holds ``MNIST/raw/``); MNIST digits are 28 px, so ``digit_size``
+      must be 28.
+    * ``"sklearn"``: scikit-learn's digits at ``digit_size`` px, permuted by a generator
+      seeded with ``seed`` and cut into the first ``train_fraction`` (train and validation)
+      and the rest (test).
     """
-    from torchvision.datasets import MNIST
-
-    from deepunfold.pipeline.resources import TORCHVISION, require_files
-
-    require_files(
-        [Path(root) / f for f in TORCHVISION["MNIST"]["files"]],
-        "MNIST",
-        TORCHVISION["MNIST"]["how"],
-    )
-    data = MNIST(root=str(root), train=train, download=False).data
-    return data.numpy().astype(np.float32) / 255.0
-
-
-def load_sklearn_digits(digit_size: int = 28, inner_size: int = 20) -> np.ndarray:
-    """scikit-learn's 1,797 shipped 8x8 digits, upsampled to MNIST's geometry.
-
-    Each digit is resized (bilinear, antialiased) to ``inner_size`` pixels and centred in a
-    ``digit_size`` square, as MNIST centres its 20x20 digits in 28x28; values in [0, 1].
-    """
-    from sklearn.datasets import load_digits
-
-    if not 0 < inner_size <= digit_size:
-        raise ValueError(f"need 0 < inner_size <= digit_size, got {inner_size}, {digit_size}")
-    images = torch.from_numpy(load_digits().images.astype(np.float32) / 16.0)
-    up = torch.nn.functional.interpolate(
-        images[:, None], size=(inner_size, inner_size), mode="bilinear", antialias=True
-    )[:, 0].clamp(0.0, 1.0)
-    pad = digit_size - inner_size
-    out = torch.nn.functional.pad(up, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
-    return out.numpy()
+    if source == "mnist":
+        if digit_size != 28:
+            raise ValueError(f"MNIST digits are 28 px, not digit_size = {digit_size}")
+        if mnist_root is None:
+            raise ValueError("the 'mnist' digits need mnist_root (the folder of MNIST/raw/)")
+        train = load_mnist_digits(mnist_root, train=True)
+        return {"train": train, "val": train, "test": load_mnist_digits(mnist_root, train=False)}
+    if source == "sklearn":
+        digits = load_sklearn_digits(digit_size)
+        order = np.random.default_rng(seed).permutation(len(digits))
+        cut = int(train_fraction * len(digits))
+        return {
+            "train": digits[order[:cut]],
+            "val": digits[order[:cut]],
+            "test": digits[order[cut:]],
+        }
+    raise ValueError(f"unknown digit source {source!r}; expected one of {DIGIT_SOURCES}")
 
 
 def trajectories(

@@ -21,9 +21,9 @@ i.e. layered thresholding (:func:`deepunfold.solvers.multilayer.layered_threshol
 A linear classifier reads :math:`\gamma_L`. The number of parameters does not depend on the
 number of unfoldings (Sulam, Aberdam, Beck & Elad 2019, "ML-ISTA CNN").
 
-Training: :func:`train_classifier` (Adam, cross-entropy, a fixed number of epochs).
-Data: :func:`load_digits_split` (scikit-learn's 8x8 digits, ships with the package) and
-:func:`load_mnist` (torchvision's MNIST files under a root directory).
+Training: :func:`train_classifier` (Adam, cross-entropy, a fixed number of epochs) on a
+:class:`~deepunfold.data.digits.DigitData` (:func:`~deepunfold.data.digits.load_digits_split`,
+scikit-learn's 8x8 digits, or :func:`~deepunfold.data.digits.load_mnist`).
 """
 
 from __future__ import annotations
@@ -37,15 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepunfold.data.digits import DigitData
 from deepunfold.solvers.multilayer import Layer, layered_thresholding, ml_ista_step
 from deepunfold.solvers.proximal_gradient import power_iteration
 from deepunfold.train.loop import check_finite
 
 __all__ = [
     "MLISTANet",
-    "DigitData",
-    "load_digits_split",
-    "load_mnist",
     "TrainResult",
     "train_classifier",
     "evaluate",
@@ -179,64 +177,6 @@ class MLISTANet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.encode(x)[-1].flatten(1))
-
-
-@dataclass
-class DigitData:
-    """Images ``(N, 1, H, W)`` standardised with the training mean/std, and int labels."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    name: str
-
-    @property
-    def in_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x_train.shape[1:])
-
-
-def _standardise(x_train, x_test):
-    mean, std = x_train.mean(), x_train.std()
-    return (x_train - mean) / std, (x_test - mean) / std
-
-
-def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> DigitData:
-    """scikit-learn's 1,797 handwritten 8x8 digits, split stratified by class."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0
-    y = torch.tensor(d.target, dtype=torch.long)
-    idx_tr, idx_te = train_test_split(
-        np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=d.target
-    )
-    x_tr, x_te = _standardise(x[idx_tr], x[idx_te])
-    return DigitData(x_tr, y[idx_tr], x_te, y[idx_te], "scikit-learn digits (8x8)")
-
-
-def load_mnist(root, limit_train: int | None = None) -> DigitData:
-    """MNIST from torchvision's files under ``root`` (``root/MNIST/raw/*-ubyte``), no download.
-
-    Args:
-        root: directory given to ``torchvision.datasets.MNIST``.
-        limit_train: optionally keep only the first ``limit_train`` training images.
-    """
-    from torchvision.datasets import MNIST
-
-    from deepunfold.pipeline.resources import TORCHVISION, require_files
-
-    require_files(
-        [f"{root}/{f}" for f in TORCHVISION["MNIST"]["files"]], "MNIST", TORCHVISION["MNIST"]["how"]
-    )
-    train, test = MNIST(str(root), train=True), MNIST(str(root), train=False)
-    x_tr = train.data[:limit_train].float()[:, None] / 255.0
-    x_te = test.data.float()[:, None] / 255.0
-    x_tr, x_te = _standardise(x_tr, x_te)
-    return DigitData(x_tr, train.targets[:limit_train].long(), x_te, test.targets.long(), "MNIST")
 
 
 @dataclass
