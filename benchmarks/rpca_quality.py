@@ -43,6 +43,7 @@ from deepunfold.unfolded.rpca import (
     as_matrix,
     as_samples,
     from_matrix,
+    initial_thresholds,
     pcp,
     predict,
     train_unfolded,
@@ -110,7 +111,8 @@ def run_mode(mode, prox, splits, args):
     arch = dict(n_layers=4, prox=prox, mode=mode, kernel_size=5, step=0.5)
     lam_l, lam_s, _ = tune_untrained(*val, **arch, lowrank_factors=LOWRANK_FACTORS,
                                      sparse_factors=SPARSE_FACTORS, batch_size=batch)  # fmt: skip
-    model = UnfoldedRPCA(**arch, lowrank_threshold=0.5 * lam_l, sparse_threshold=0.5 * lam_s)
+    mu1, mu2 = initial_thresholds("tuned", arch["step"], lam_l, lam_s)
+    model = UnfoldedRPCA(**arch, lowrank_threshold=mu1, sparse_threshold=mu2)
     start = time.perf_counter()
     hist = train_unfolded(model, train, val, epochs=args.epochs, batch_size=batch, lr=args.lr,
                           patience=args.patience, seed=0)  # fmt: skip
@@ -164,12 +166,13 @@ def threshold_parameterisations(splits, args):
     arch = dict(n_layers=4, prox="l1", mode="frame", kernel_size=5, step=0.5)
     lam_l, lam_s, _ = tune_untrained(*val, **arch, lowrank_factors=LOWRANK_FACTORS,
                                      sparse_factors=SPARSE_FACTORS)  # fmt: skip
+    mu1, mu2 = initial_thresholds("tuned", arch["step"], lam_l, lam_s)
     out = {}
     for name, kw in (
         ("seed: raw, init 1", dict(threshold_param="raw", lowrank_threshold=1.0,
                                    sparse_threshold=1.0)),
-        ("default: log, tuned init", dict(threshold_param="log", lowrank_threshold=0.5 * lam_l,
-                                          sparse_threshold=0.5 * lam_s)),
+        ("default: log, tuned init", dict(threshold_param="log", lowrank_threshold=mu1,
+                                          sparse_threshold=mu2)),
     ):  # fmt: skip
         model = UnfoldedRPCA(**arch, **kw)
         with torch.no_grad():

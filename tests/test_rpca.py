@@ -18,6 +18,7 @@ from deepunfold.unfolded.rpca import (
     as_matrix,
     as_samples,
     from_matrix,
+    initial_thresholds,
     layer_statistics,
     numerical_rank,
     pcp,
@@ -388,6 +389,16 @@ def test_training_is_deterministic_and_early_stops(threshold_param):
     best = min(h1, key=lambda h: h["val_loss"])
     np.testing.assert_allclose(m1.thresholds.detach().numpy(), best["thresholds"])
     assert h1[-1]["val_loss"] < h1[0]["val_loss"]
+
+
+def test_initial_thresholds():
+    # tuned: the untrained ISTA-RPCA's t * lambda; a number: both thresholds
+    assert initial_thresholds("tuned", 0.5, 3.0, 0.2) == (1.5, 0.1)
+    assert initial_thresholds(1.0, 0.5, 3.0, 0.2) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="tuned"):
+        initial_thresholds("grid", 0.5, 3.0, 0.2)
+    with pytest.raises(ValueError, match="positive"):
+        initial_thresholds(0.0, 0.5, 3.0, 0.2)
 
 
 def test_checkpoint_round_trip_and_layer_statistics():

@@ -7,7 +7,14 @@ from tqdm import tqdm
 from deepunfold.data.moving_digits import load_split
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
-from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples, train_unfolded, tune_untrained
+from deepunfold.train.loop import count_parameters
+from deepunfold.unfolded.rpca import (
+    UnfoldedRPCA,
+    as_samples,
+    initial_thresholds,
+    train_unfolded,
+    tune_untrained,
+)
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
@@ -32,18 +39,14 @@ lam_low, lam_sparse, grid = tune_untrained(
     sparse_factors=p.tune["sparse_factors"], batch_size=batch,
 )  # fmt: skip
 log.info("untrained ISTA-RPCA: lambda_L = %.4g, lambda_S = %.4g", lam_low, lam_sparse)
-untrained = UnfoldedRPCA(**arch, lowrank_threshold=m["step"] * lam_low,
-                         sparse_threshold=m["step"] * lam_sparse)  # fmt: skip
+tuned = initial_thresholds("tuned", m["step"], lam_low, lam_sparse)
+untrained = UnfoldedRPCA(**arch, lowrank_threshold=tuned[0], sparse_threshold=tuned[1])
 
-init = m["threshold_init"]
-if init == "tuned":
-    mu1, mu2 = m["step"] * lam_low, m["step"] * lam_sparse
-else:
-    mu1 = mu2 = float(init)
+mu1, mu2 = initial_thresholds(m["threshold_init"], m["step"], lam_low, lam_sparse)
 model = UnfoldedRPCA(**arch, lowrank_threshold=mu1, sparse_threshold=mu2,
                      threshold_param=m["threshold_param"])  # fmt: skip
 log.info("training %s/%s: %d trainable parameters, %d train / %d val samples", mode, prox,
-         sum(q.numel() for q in model.parameters()), len(train[0]), len(val[0]))  # fmt: skip
+         count_parameters(model), len(train[0]), len(val[0]))  # fmt: skip
 
 bar = tqdm(total=t["epochs"], desc=f"rpca {mode}/{prox}")
 

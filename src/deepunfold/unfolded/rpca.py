@@ -73,6 +73,7 @@ __all__ = [
     "UnfoldedRPCA",
     "rpca_loss",
     "tune_untrained",
+    "initial_thresholds",
     "train_unfolded",
     "numerical_rank",
     "layer_statistics",
@@ -426,6 +427,25 @@ def tune_untrained(
             grid.append((lam_l, lam_s, _mean_loss(model, x, low, sparse, batch_size)))
     best = min(grid, key=lambda g: g[2])
     return best[0], best[1], grid
+
+
+def initial_thresholds(
+    init: str | float, step: float, lam_low: float, lam_sparse: float
+) -> tuple[float, float]:
+    r"""The thresholds :math:`(\mu_1, \mu_2)` every layer of the network starts from.
+
+    ``"tuned"``: those of the untrained ISTA-RPCA, :math:`\mu_1 = t\lambda_L`,
+    :math:`\mu_2 = t\lambda_S` with step :math:`t` and the :math:`(\lambda_L, \lambda_S)` of
+    :func:`tune_untrained`, so that training starts from the tuned baseline. A number: that
+    value for both (the seed's choice was 1.0, with ``threshold_param="raw"``).
+    """
+    if init == "tuned":
+        return step * lam_low, step * lam_sparse
+    if isinstance(init, str):
+        raise ValueError(f"threshold init must be 'tuned' or a positive number, got {init!r}")
+    if not init > 0:
+        raise ValueError(f"a threshold init must be positive, got {init}")
+    return float(init), float(init)
 
 
 def train_unfolded(
