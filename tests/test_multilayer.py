@@ -9,6 +9,7 @@ import torch
 
 from deepunfold.solvers.multilayer import (
     default_steps,
+    forward_support,
     generate_signals,
     layered_basis_pursuit,
     layered_thresholding,
@@ -17,6 +18,7 @@ from deepunfold.solvers.multilayer import (
     ml_fista,
     ml_ista,
     ml_objective,
+    support_recovery,
     thresholds_from_lambdas,
 )
 from deepunfold.solvers.proximal_gradient import fista, ista
@@ -237,3 +239,23 @@ def test_layered_thresholding_keeps_the_oracle_cardinality(model):
     est = layered_thresholding(clean.y, [matrix_layer(D) for D in Ds], None, keep=keep)
     hit = ((est[0] != 0) == (clean.gammas[0] != 0)).all(1).double().mean()
     assert hit > 0.8
+
+
+def test_support_recovery_scores():
+    truth = [torch.tensor([[1.0, 0.0, 2.0, 0.0], [0.0, 3.0, 0.0, 0.0]])]
+    # signal 0: exact; signal 1: the non-zero found plus a false one
+    est = [torch.tensor([[5.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0]])]
+    (row,) = support_recovery(est, truth)
+    assert row == {"exact_recovery": 0.5, "support_overlap": 1.0, "mean_true_nnz": 1.5}
+    (row,) = support_recovery([torch.zeros(2, 4)], truth)
+    assert row["exact_recovery"] == 0.0 and row["support_overlap"] == 0.0
+
+
+def test_forward_support_degrades_with_noise(model):
+    Ds, _ = model
+    rows = forward_support(Ds, 60, 1, [0.0, 0.5], seed=3)
+    assert [(r["noise_std"], r["layer"]) for r in rows] == [(0.0, 1), (0.0, 2), (0.5, 1), (0.5, 2)]
+    first = {r["noise_std"]: r for r in rows if r["layer"] == 1}
+    assert first[0.0]["exact_recovery"] > 0.8  # noiseless and very sparse: mostly exact
+    assert first[0.5]["support_overlap"] < first[0.0]["support_overlap"]
+    assert all(r["mean_true_nnz"] == (2.0 if r["layer"] == 1 else 1.0) for r in rows)
