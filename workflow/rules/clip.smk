@@ -213,6 +213,7 @@ rule clip_sparse_code:
         max_iter=CLIP["max_iter"],
         tol=CLIP["tol"],
         chunk_size=CLIP["chunk_size"],
+        device=CLIP["device"],
         reconstruct_mean=CLIP["reconstruct_mean"],
     script:
         "../scripts/clip_sparse_code.py"

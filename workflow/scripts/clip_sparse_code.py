@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from deepunfold.clip.cache import read_embeddings
 from deepunfold.clip.codes import reconstruct, sparse_code, write_codes, zero_shot_predict
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 
@@ -17,7 +18,10 @@ inp = snakemake.input
 al = np.load(inp.aligned)
 images = read_embeddings(inp.images, kind="image")
 classes = read_embeddings(inp.classes, kind="text")
-z, A = torch.from_numpy(al["z"]), torch.from_numpy(al["A"])
+# clip.device: auto = CUDA where torch.cuda.is_available(), else the CPU
+device = resolve_device(p.device, key="clip.device", log=log)
+z = torch.from_numpy(al["z"]).to(device)
+A = torch.from_numpy(al["A"]).to(device)
 bar = tqdm(total=len(z), desc=f"lambda={lam:g}", mininterval=10)
 res = sparse_code(
     z,
@@ -29,9 +33,12 @@ res = sparse_code(
     max_iter=p.max_iter,
     tol=p.tol,
     chunk_size=p.chunk_size,
+    threads=snakemake.threads,
     progress=bar.update,
 )
 bar.close()
+res.w, res.objective, res.kkt, res.gap = (t.cpu() for t in (res.w, res.objective, res.kkt, res.gap))
+A = A.cpu()
 mean = {"concept": al["concept_mean"], "image": al["image_mean"], "none": None}[p.reconstruct_mean]
 z_hat = reconstruct(res.w, A, None if mean is None else torch.from_numpy(mean))
 pred = zero_shot_predict(z_hat, torch.from_numpy(classes.embeddings)).numpy()

@@ -72,7 +72,6 @@ __all__ = [
     "csr_nbytes",
     "reconstruct",
     "zero_shot_predict",
-    "concept_counts",
     "synthetic_concept_instance",
     "write_codes",
     "read_codes",
@@ -241,12 +240,6 @@ def zero_shot_predict(emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tenso
     t = class_emb.to(e.dtype)
     t = t / torch.linalg.vector_norm(t, dim=-1, keepdim=True)
     return (e @ t.T).argmax(-1)
-
-
-def concept_counts(w: torch.Tensor, names) -> list[tuple[str, int]]:
-    """Number of signals in which each concept is active, most active first (ties by name)."""
-    counts = (torch.as_tensor(w) != 0).sum(0).tolist()
-    return sorted(zip(names, counts, strict=True), key=lambda kv: (-kv[1], kv[0]))
 
 
 def synthetic_concept_instance(
