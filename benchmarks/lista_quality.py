@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from deepunfold.data.sparse_signals import load_problem, make_problem
+from deepunfold.pipeline.config import resolve_config
 from deepunfold.pipeline.io import read_table
 from deepunfold.unfolded.lista import (
     TrainConfig,
@@ -149,9 +149,9 @@ def _digest(path: Path) -> str:
 def check_determinism_rerun(cores: int) -> None:
     print("\n[3b] determinism: the task 3 demo stage run twice from scratch")
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import copy_workflow
+    from helpers import copy_workflow
 
-    settings = yaml.safe_load((ROOT / "config/config.yaml").read_text())["lista"]["settings"]
+    settings = resolve_config(ROOT / "config/config.yaml")["lista"]["settings"]
     targets = ["results/lista/parameters.tsv", "results/figures/lista/ista_losses.png"] + [
         f"results/figures/lista/{s}/training.png" for s in settings
     ]

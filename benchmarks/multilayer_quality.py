@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
+from deepunfold.pipeline.config import resolve_config
 from deepunfold.solvers.multilayer import (
     default_steps,
     generate_signals,
@@ -131,12 +131,13 @@ def network_cost(cfg) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--config", default=str(ROOT / "config/config.yaml"))
+    ap.add_argument("--config", action="append", default=[], help="config file(s) merged over "
+                    "config/config.yaml, e.g. config/demo.yaml")  # fmt: skip
     ap.add_argument("--signals", type=int, default=None, help="signals of the pursuit runs")
     ap.add_argument("--iters", type=int, default=None, help="pursuit iterations")
     ap.add_argument("--trials", type=int, default=100, help="trials per sparsity level")
     args = ap.parse_args()
-    cfg = yaml.safe_load(open(args.config))["multilayer"]
+    cfg = resolve_config(ROOT / "config/config.yaml", *args.config)["multilayer"]
     torch.set_num_threads(1)
     pursuits(cfg, args.signals or cfg["pursuits"]["n_signals"],
              args.iters or cfg["pursuits"]["n_iter"])  # fmt: skip

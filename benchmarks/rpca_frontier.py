@@ -21,10 +21,9 @@ import argparse
 from pathlib import Path
 
 import torch
-import yaml
 
 from deepunfold.data.moving_digits import load_split
-from deepunfold.pipeline.config import validate_config
+from deepunfold.pipeline.config import resolve_config
 from deepunfold.studies.rpca_frontier import (
     accaltproj_points,
     budget_table,
@@ -36,21 +35,6 @@ from deepunfold.studies.rpca_frontier import (
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def resolved_config(files):
-    config = {}
-    for f in [ROOT / "config/config.yaml", *files]:
-        extra = yaml.safe_load(Path(f).read_text()) or {}
-        stack = [(config, extra)]
-        while stack:  # deep update, as snakemake merges --configfile onto configfile:
-            base, new = stack.pop()
-            for k, v in new.items():
-                if isinstance(v, dict) and isinstance(base.get(k), dict):
-                    stack.append((base[k], v))
-                else:
-                    base[k] = v
-    return validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
 
 
 def checkpoint(run: Path, mode, prox, k, main, kind):
@@ -70,7 +54,7 @@ def main():
     ap.add_argument("--proxes", nargs="+", default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    c = resolved_config(args.configfile)["rpca"]
+    c = resolve_config(ROOT / "config/config.yaml", *args.configfile)["rpca"]
     f, main_depth = c["frontier"], c["model"]["n_layers"]
     frames = c["train"]["batch_frames"]
     test = load_split(args.run_dir / "results/rpca/data/test.npz")

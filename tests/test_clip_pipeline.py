@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import DEMO, copy_workflow, job_counts, snakemake
+from helpers import DEMO, copy_workflow, job_counts, snakemake
 
 from deepunfold.clip.cache import read_embeddings
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import yaml
-from conftest import copy_workflow, job_counts, snakemake
+from helpers import copy_workflow, job_counts, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "workflow" / "profiles"

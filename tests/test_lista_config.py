@@ -1,4 +1,5 @@
-"""Task 3 configuration: the schema rejects impossible settings, naming the key."""
+"""Task 3 configuration: the schema and the checks between keys reject impossible settings,
+naming the key."""
 
 import copy
 from pathlib import Path
@@ -6,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deepunfold.pipeline.config import ConfigError, validate_config
+from deepunfold.pipeline.config import ConfigError, resolve_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
-FULL = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+FULL = resolve_config(ROOT / "config/config.yaml", schema_path=SCHEMA)
 
 
 def _with(section_patch):
@@ -50,6 +51,15 @@ def test_defaults_filled_without_a_lista_section():
         ({"lista.training.max_steps": 0}, "lista.training.max_steps"),
         ({"lista.models.lista.tied": True}, "lista.models.lista.tied"),
         ({"lista.settings.seed.n_tset": 5}, "lista.settings.seed.n_tset"),
+        # checks between keys (check_cross_keys)
+        ({"lista.settings.snr40.n_val": 50000}, "lista.settings.snr40.n_val"),
+        ({"lista.settings.seed.baseline_iters": 8}, "lista.settings.seed.baseline_iters"),
+        ({"lista.settings.snr40.noise_std": 0.1}, "lista.settings.snr40.snr_db"),
+        ({"lista.sweep.example_sparsity": 0.33}, "lista.sweep.example_sparsity"),
+        (
+            {f"lista.models.{m}.enabled": False for m in ("lista", "lista_cp", "alista")},
+            "lista.models",
+        ),
     ],
 )
 def test_bad_lista_values_name_the_key(patch, key):
@@ -58,10 +68,16 @@ def test_bad_lista_values_name_the_key(patch, key):
 
 
 def test_setting_missing_a_key_is_rejected():
+    """A new setting must give every key; one of the default settings (seed, snr40,
+    noiseless) is completed from its default, as a file merged over the full study is."""
     cfg = copy.deepcopy(FULL)
-    del cfg["lista"]["settings"]["seed"]["depth"]
+    cfg["lista"]["settings"]["extra"] = dict(cfg["lista"]["settings"]["seed"])
+    del cfg["lista"]["settings"]["extra"]["depth"]
     with pytest.raises(ConfigError, match="'depth' is a required property"):
         validate_config(cfg, SCHEMA)
+    partial = {"lista": {"settings": {"seed": {"depth": 4}}}}
+    seed = validate_config(partial, SCHEMA)["lista"]["settings"]["seed"]
+    assert seed == {**FULL["lista"]["settings"]["seed"], "depth": 4}
 
 
 def test_fast_schedule_override_is_valid():

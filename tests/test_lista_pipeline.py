@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import DEMO, copy_workflow, job_counts, snakemake
+from helpers import DEMO, copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.pipeline
 

@@ -1,7 +1,7 @@
 """Task 6 end-to-end: one training job per unfolding count; adding a k runs only that job."""
 
 import pytest
-from conftest import DEMO, copy_workflow, job_counts, snakemake
+from helpers import DEMO, copy_workflow, job_counts, snakemake
 
 from deepunfold.pipeline.io import read_table
 

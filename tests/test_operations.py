@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import DEMO, clone_run, copy_workflow, dry_run_jobs, patch_config, snakemake
+from helpers import DEMO, clone_run, copy_workflow, dry_run_jobs, patch_config, snakemake
 
 pytestmark = pytest.mark.pipeline
 
@@ -39,7 +39,11 @@ def test_editing_library_code_reruns_its_users(done):
 
 def test_resaving_inputs_with_same_content_reruns_nothing(done):
     time.sleep(1.1)  # make sure the new mtimes are strictly newer
-    for rel in ["src/deepunfold/studies/robust_location.py", "config/demo.yaml", "config/config.yaml"]:
+    for rel in [
+        "src/deepunfold/studies/robust_location.py",
+        "config/demo.yaml",
+        "config/config.yaml",
+    ]:
         path = done / rel
         path.write_bytes(path.read_bytes())
     assert dry_run_jobs(done) == {}

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import DEMO, copy_workflow, job_counts, snakemake
+from helpers import DEMO, copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.pipeline
 

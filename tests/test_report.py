@@ -16,9 +16,9 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import snakemake
 from docutils.core import publish_doctree
 from docutils.utils import SystemMessage
+from helpers import snakemake
 from jinja2 import Environment, StrictUndefined
 from snakemake.utils import update_config
 

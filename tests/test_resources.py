@@ -1,7 +1,7 @@
 """Missing downloads fail with a message naming the files to place and where."""
 
 import pytest
-from conftest import copy_workflow, snakemake
+from helpers import copy_workflow, snakemake
 
 from deepunfold.pipeline.resources import MissingResourceError, require_files
 

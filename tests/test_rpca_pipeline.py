@@ -1,7 +1,7 @@
 """Tasks 4/5 in the demo DAG: both arrangements and both sparse priors are built."""
 
 import pytest
-from conftest import DEMO, copy_workflow, job_counts, snakemake
+from helpers import DEMO, copy_workflow, job_counts, snakemake
 
 from deepunfold.pipeline.io import read_table
 

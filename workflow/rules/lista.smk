@@ -10,35 +10,8 @@ LISTA_SETTINGS = list(LISTA["settings"])
 LISTA_MODELS = lista_models()
 LISTA_CATEGORY = "Task 3: ISTA and LISTA"
 
-# Checks the schema cannot express; they stop the run before any job, naming the key.
-if LISTA["enabled"]:
-    from deepunfold.pipeline.config import ConfigError
-
-    if not LISTA_MODELS:
-        raise ConfigError(
-            "config key 'lista.models': enable at least one of lista, lista_cp, alista"
-        )
-    if LISTA["sweep"]["example_sparsity"] not in LISTA["sweep"]["sparsity_levels"]:
-        raise ConfigError(
-            "config key 'lista.sweep.example_sparsity': must be one of "
-            f"lista.sweep.sparsity_levels {LISTA['sweep']['sparsity_levels']}"
-        )
-    for _name, _s in LISTA["settings"].items():
-        _key = f"config key 'lista.settings.{_name}"
-        if _s["n_val"] >= _s["n_train"]:
-            raise ConfigError(
-                f"{_key}.n_val': validation pairs are held out of n_train = "
-                f"{_s['n_train']}, so n_val must be smaller"
-            )
-        if _s["baseline_iters"] < _s["depth"]:
-            raise ConfigError(
-                f"{_key}.baseline_iters': must be at least depth = {_s['depth']} "
-                "(ISTA / FISTA are compared at as many iterations as layers)"
-            )
-        if _s["noise_std"] and _s["snr_db"] is not None:
-            raise ConfigError(
-                f"{_key}.snr_db': give either noise_std or snr_db (the other 0 / null)"
-            )
+# Checks between keys (lista.models, n_val < n_train, ...): check_cross_keys in
+# deepunfold.pipeline.config, run by validate_config (common.smk) before any rule file.
 
 
 rule lista_sweep_data:

@@ -15,14 +15,8 @@ RPCA_DIGITS_NAME = {
 }
 
 
-if config["rpca"]["enabled"] and RPCA_FRONTIER["enabled"]:
-    if config["rpca"]["model"]["n_layers"] not in RPCA_FRONTIER["depths"]:
-        from deepunfold.pipeline.config import ConfigError
-
-        raise ConfigError(
-            "config key 'rpca.frontier.depths': must include rpca.model.n_layers = "
-            f"{config['rpca']['model']['n_layers']} (the reference of the budget table)"
-        )
+# rpca.frontier.depths must include rpca.model.n_layers: check_cross_keys in
+# deepunfold.pipeline.config (validate_config, common.smk).
 
 
 def rpca_depth_model(wildcards, kind):
