@@ -15,14 +15,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from docutils.core import publish_doctree
 from docutils.utils import SystemMessage
 from helpers import snakemake
 from jinja2 import Environment, StrictUndefined
-from snakemake.utils import update_config
 
-from deepunfold.pipeline.config import validate_config
+from deepunfold.pipeline.config import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "workflow" / "report"
@@ -37,18 +35,10 @@ SNAKEMAKE_LINKS = (
 DOCUTILS_SETTINGS = {"halt_level": 2, "report_level": 5}
 
 
-def resolved_config(*files: str) -> dict:
-    """The config as Snakemake sees it: later files merged over earlier ones, then the
-    schema's defaults filled in (workflow/rules/common.smk)."""
-    config = {}
-    for name in files:
-        update_config(config, yaml.safe_load((ROOT / name).read_text()) or {})
-    return validate_config(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
-
-
+# The config as Snakemake sees it: config/config.yaml, the demo merged over it, defaults filled.
 CONFIGS = {
-    "full": resolved_config("config/config.yaml"),
-    "demo": resolved_config("config/config.yaml", "config/demo.yaml"),
+    "full": resolve_config(ROOT / "config" / "config.yaml"),
+    "demo": resolve_config(ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml"),
 }
 
 
