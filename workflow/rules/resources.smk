@@ -22,7 +22,8 @@ rule download_mnist:
 
 rule download_cifar10:
     output:
-        torchvision_files("CIFAR10"),
+        torchvision_files("CIFAR10")
+        + [f"resources/cifar10/{f}" for f in TORCHVISION["CIFAR10"]["train_files"]],
     log:
         "logs/resources/cifar10.log",
     conda:

@@ -70,6 +70,7 @@ __all__ = [
     "ImageData",
     "load_digit_images",
     "load_cifar10",
+    "load_image_data",
     "TrainResult",
     "train_image_classifier",
     "accuracy",
@@ -356,6 +357,13 @@ class ImageData:
         x = self.x_train.transpose(0, 1).flatten(1)
         return x.mean(1).tolist(), x.std(1).tolist()
 
+    def standardised(self) -> ImageData:
+        """A copy with every split standardised by the training images' channel statistics."""
+        mean, std = (torch.tensor(v).reshape(1, -1, 1, 1) for v in self.channel_stats())
+        return ImageData(*((t - mean) / std if i % 2 == 0 else t for i, t in enumerate(
+            (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test))),
+            name=self.name)  # fmt: skip
+
 
 def _split(n: int, fractions: Sequence[float], labels: np.ndarray, seed: int):
     from sklearn.model_selection import train_test_split
@@ -411,6 +419,16 @@ def load_cifar10(root, val_size: int = 5000, limit_train: int | None = None,
         tr = tr[:limit_train]
     x_te, y_te = tensors(False)
     return ImageData(x[tr], y[tr], x[va], y[va], x_te, y_te, "CIFAR-10")
+
+
+def load_image_data(dataset: str, *, root=None, seed: int = 0, **options) -> ImageData:
+    """``"digits"`` (:func:`load_digit_images`, offline) or ``"cifar10"``
+    (:func:`load_cifar10` from ``root``); ``options`` are that loader's keyword arguments."""
+    if dataset == "digits":
+        return load_digit_images(seed=seed, **options)
+    if dataset == "cifar10":
+        return load_cifar10(root, seed=seed, **options)
+    raise ValueError(f"unknown data set {dataset!r}; expected 'digits' or 'cifar10'")
 
 
 # ----- training ----------------------------------------------------------------------------

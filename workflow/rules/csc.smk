@@ -1,0 +1,209 @@
+# Task 7: convolutional sparse coding inside CNNs (slides seeds/003): SDNet's CSC layer as the
+# first layer of a ResNet against the same ResNet, robustness to input noise, and Res-CSC.
+
+
+CSC = config["csc"]
+CSC_CATEGORY = "Task 7: convolutional sparse coding in CNNs"
+
+
+def csc_data():
+    """The data set's loader options: its name plus its own section of csc.data."""
+    dataset = CSC["data"]["dataset"]
+    return {"dataset": dataset, **CSC["data"][dataset]}
+
+
+def csc_data_files(wildcards=None):
+    """CIFAR-10's files (training and test batches) in the full study; none for the digits."""
+    if CSC["data"]["dataset"] == "cifar10":
+        return torchvision_files("CIFAR10") + [
+            f"resources/cifar10/{f}" for f in TORCHVISION["CIFAR10"]["train_files"]
+        ]
+    return []
+
+
+def csc_train_params():
+    """Training settings less the thread count (which changes speed, not results)."""
+    return {k: v for k, v in CSC["train"].items() if k != "threads"}
+
+
+def csc_res_params():
+    return {k: v for k, v in CSC["res_csc"].items() if k != "unfoldings"}
+
+
+def csc_res_trained(name):
+    return expand(
+        "results/csc/res_csc/{variant}/k{k}/{name}.tsv",
+        variant=["mlista", "rescsc"],
+        k=CSC["res_csc"]["unfoldings"],
+        name=name,
+    )
+
+
+def csc_figures():
+    return expand(
+        "results/figures/csc/{name}.{ext}",
+        name=["training", "robustness", "res_csc"],
+        ext=FIGURE_EXTS,
+    ) + [
+        "results/csc/parameters.tsv",
+        "results/csc/robustness.tsv",
+        "results/csc/lambda_sweep.tsv",
+        "results/csc/res_csc/accuracy.tsv",
+    ]
+
+
+# results/figures/all collects this stage's figures too (common.smk's list of stages)
+FIGURE_SETS.append(("csc", csc_figures))
+
+
+rule csc_train:
+    input:
+        code=script_code("csc_train.py"),
+        data=csc_data_files,
+    output:
+        model="results/csc/{model}/model.pt",
+        history="results/csc/{model}/history.tsv",
+        summary="results/csc/{model}/summary.tsv",
+    log:
+        "logs/csc/train_{model}.log",
+    benchmark:
+        "results/benchmarks/csc_train_{model}.tsv"
+    wildcard_constraints:
+        model="cnn|sdnet",
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: CSC["train"]["threads"]
+    resources:
+        mem_mb=16000,
+        runtime=720,
+    params:
+        data=csc_data(),
+        model=CSC["model"],
+        train=csc_train_params(),
+        cifar_root=clip_cifar_root,
+        seed=config["seed"],
+    script:
+        "../scripts/csc_train.py"
+
+
+rule csc_compare:
+    input:
+        code=script_code("csc_compare.py"),
+        summaries=expand("results/csc/{model}/summary.tsv", model=["cnn", "sdnet"]),
+        histories=expand("results/csc/{model}/history.tsv", model=["cnn", "sdnet"]),
+    output:
+        table="results/csc/parameters.tsv",
+        figure=report(
+            "results/figures/csc/training.png",
+            caption="../report/csc_training.rst",
+            category=CSC_CATEGORY,
+        ),
+        figure_pdf="results/figures/csc/training.pdf",
+    log:
+        "logs/csc/compare.log",
+    benchmark:
+        "results/benchmarks/csc_compare.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        label=config["run_label"],
+    script:
+        "../scripts/csc_compare.py"
+
+
+rule csc_robustness:
+    input:
+        code=script_code("csc_robustness.py"),
+        cnn="results/csc/cnn/model.pt",
+        sdnet="results/csc/sdnet/model.pt",
+        data=csc_data_files,
+    output:
+        table="results/csc/robustness.tsv",
+        sweep="results/csc/lambda_sweep.tsv",
+        figure=report(
+            "results/figures/csc/robustness.png",
+            caption="../report/csc_robustness.rst",
+            category=CSC_CATEGORY,
+        ),
+        figure_pdf="results/figures/csc/robustness.pdf",
+    log:
+        "logs/csc/robustness.log",
+    benchmark:
+        "results/benchmarks/csc_robustness.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: CSC["train"]["threads"]
+    resources:
+        mem_mb=16000,
+        runtime=120,
+    params:
+        data=csc_data(),
+        model=CSC["model"],
+        robustness=CSC["robustness"],
+        device=CSC["train"]["device"],
+        cifar_root=clip_cifar_root,
+        seed=config["seed"],
+        label=config["run_label"],
+    script:
+        "../scripts/csc_robustness.py"
+
+
+rule csc_rescsc_train:
+    input:
+        code=script_code("csc_rescsc_train.py"),
+        data=csc_data_files,
+    output:
+        summary="results/csc/res_csc/{variant}/k{k}/summary.tsv",
+        history="results/csc/res_csc/{variant}/k{k}/history.tsv",
+    log:
+        "logs/csc/res_csc_{variant}_k{k}.log",
+    benchmark:
+        "results/benchmarks/csc_rescsc_train_{variant}_k{k}.tsv"
+    wildcard_constraints:
+        variant="mlista|rescsc",
+        k=r"\d+",
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        data=csc_data(),
+        network=csc_res_params(),
+        cifar_root=clip_cifar_root,
+        seed=config["seed"],
+    script:
+        "../scripts/csc_rescsc_train.py"
+
+
+rule csc_rescsc:
+    input:
+        code=script_code("csc_rescsc.py"),
+        summaries=csc_res_trained("summary"),
+    output:
+        table="results/csc/res_csc/accuracy.tsv",
+        figure=report(
+            "results/figures/csc/res_csc.png",
+            caption="../report/csc_res_csc.rst",
+            category=CSC_CATEGORY,
+        ),
+        figure_pdf="results/figures/csc/res_csc.pdf",
+    log:
+        "logs/csc/res_csc.log",
+    benchmark:
+        "results/benchmarks/csc_rescsc.tsv"
+    conda:
+        "../envs/deepunfold.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        label=config["run_label"],
+    script:
+        "../scripts/csc_rescsc.py"
