@@ -14,7 +14,7 @@ The reference is scikit-learn's ``sparse_encode(algorithm="lasso_lars", alpha=la
 (same minimiser: its objective is half ours). LARS is sequential per signal, so it is timed on
 a random subset (``--sklearn-signals``) and its time per signal is scaled to the full set; the
 objectives are compared on that subset, signal by signal. Our solver (``active_set``:
-``deepunfold.clip.codes.lasso_active_set``, float32 FISTA warm start, then batched
+``deepunfold.solvers.lasso.lasso_active_set``, a float32 FISTA or zero warm start, then batched
 feature-sign rounds with exact Cholesky solves until every KKT violation is below 1e-9 lambda)
 runs on all signals. Both are timed in the same run, on the same threads (use ``--threads 1``:
 LARS is single-threaded per signal, and the machine is shared); the ratio of the times per
@@ -22,29 +22,38 @@ signal is printed for wall time and for CPU time (``process_time``), with the wo
 objective difference (ours minus sklearn's; negative means ours is lower). On a shared, loaded
 machine only ratios measured in the same run are comparable.
 
-Convergence check (``--check-lams``, default 0.01; ``--check-signals 0`` skips it): the first
-``--check-signals`` signals of the same instance are solved again at each listed lambda, plain
-and non-negative, and the script reports whether every signal reached the tolerance (KKT
-violation at most 1e-9 lambda), the largest violation, the time per signal, and the ratio and
-objective agreement against lasso_lars on the first ``--check-sklearn-signals`` of them. At
-lambda 0.01 the codes have about 400 non-zeros in 512 dimensions, near the rank: the regime
-where a solver tuned at lambda 0.05 can stall (the unit tests' instances are too small to show
-it), and which the pipeline's lambda sweep uses. The script exits with status 1 if a signal
-is left unconverged.
+Sweep and convergence check (``--sweep-lams``, default every lambda of the pipeline's sweep
+{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5}; ``--sweep-signals`` signals, default all 10,000):
+at each lambda, plain and non-negative, our solver (``deepunfold.solvers.lasso.
+lasso_active_set(threads=1)``), then SPAMS (``spams.lasso(X, D=A, lambda1=lambda/2, mode=2,
+numThreads=1)``, Mairal et al.'s LARS on the Gram matrix; ``pip install -e ".[bench]"``), one
+after the other in the same process, and scikit-learn's lasso_lars on the first
+``--sweep-sklearn-signals``. Printed per row: mean non-zeros, the times per signal, the ratios
+(their time / ours: above 1 means ours is faster), the largest KKT violation (units of lambda),
+how many codes reached the tolerance (1e-9 lambda) and the largest relative objective
+difference against SPAMS (ours minus SPAMS; negative means ours is lower). The script exits
+with status 1 if any code is left unconverged.
+
+Threads (``--thread-counts``, default 1 2 4, at ``--thread-lams`` 0.05 and 0.01 on
+``--thread-signals`` signals): wall time with the signals split across that many worker
+threads (one BLAS thread each), and the largest relative objective difference from the
+one-thread codes.
 
 Part 2, embedding throughput. open_clip ``ViT-B-32-quickgelu`` with random weights (same
 arithmetic as the OpenAI weights; nothing is downloaded) encodes batches of 224x224 images in
 ``inference_mode``; its FLOPs per image are counted by ``torch.utils.flop_counter`` and the
 achieved rate is compared with a measured fp32 matrix product on the same threads.
 
-    python benchmarks/clip_speed.py --threads 1            # full instance (minutes)
-    python benchmarks/clip_speed.py --signals 2000 --sklearn-signals 150 --threads 1 \
-        --skip-embedding --check-signals 200               # sparse coding only, quicker
+    python benchmarks/clip_speed.py --threads 1            # full instance (about an hour)
+    python benchmarks/clip_speed.py --signals 1000 --sklearn-signals 100 --threads 1 \
+        --skip-embedding --sweep-signals 1000               # sparse coding only, quicker
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import time
 
 import numpy as np
@@ -103,48 +112,103 @@ def sparse_coding(args) -> None:
     )
 
 
-def convergence_check(args) -> bool:
-    """Solve a subset at each ``--check-lams`` lambda (plain and non-negative); all converged?"""
+SWEEP = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0]
+
+
+def sweep(args) -> bool:
+    """Every lambda of the sweep, plain and non-negative, on the same signals: our time, SPAMS'
+    and lasso_lars' (on a subset), their ratios, and the convergence check of every code."""
     from sklearn.decomposition import sparse_encode
 
-    from deepunfold.clip.codes import objective, sparse_code, synthetic_concept_instance
+    from deepunfold.clip.codes import objective, synthetic_concept_instance
+    from deepunfold.solvers.lasso import kkt_violation, lasso_active_set
+
+    try:
+        import spams
+    except ImportError:  # pip install -e ".[bench]"
+        spams = None
+        print("SPAMS not installed (pip install -e '.[bench]'): no SPAMS column")
+    z, A = synthetic_concept_instance(args.signals, 512, 1003, seed=args.seed)
+    z = z[: args.sweep_signals]
+    n = z.shape[0]
+    X, D = np.asfortranarray(z.numpy().T), np.asfortranarray(A.numpy())
+    n_sk = min(args.sweep_sklearn_signals, n)
+    print(
+        f"sweep: {n} signals, one thread each (ours: lasso_active_set(threads=1); SPAMS: "
+        f"spams.lasso(mode=2, lambda1=lambda/2, numThreads=1); lasso_lars on the first {n_sk}); "
+        "ratio = their time per signal / ours; converged = every code's KKT violation <= "
+        "1e-9 lambda; obj = max (ours - SPAMS) / SPAMS"
+    )
+    head = (
+        "| lambda | codes | mean nnz | ours ms/signal | SPAMS ms/signal | SPAMS / ours | "
+        "lasso_lars ms/signal | lasso_lars / ours | max KKT / lambda | converged | obj vs SPAMS |"
+    )
+    rows, ok = [head, "|---" * 11 + "|"], True
+    for lam in args.sweep_lams:
+        for nonneg in (False, True):
+            t0 = time.perf_counter()
+            w, info = lasso_active_set(z, A, lam, nonneg=nonneg, threads=1, on_unconverged="warn")
+            t_ours = (time.perf_counter() - t0) / n
+            kkt = kkt_violation(z, A, w, lam, nonneg) / lam
+            conv = int((kkt <= 1e-9).sum())
+            ok &= conv == n
+            f_ours = objective(z, A, w, lam)
+            t_sp, rel_sp = math.nan, math.nan
+            if spams is not None:
+                t0 = time.perf_counter()
+                W = spams.lasso(X, D=D, lambda1=lam / 2, mode=2, numThreads=1, pos=nonneg)
+                t_sp = (time.perf_counter() - t0) / n
+                f_sp = objective(z, A, torch.from_numpy(W.toarray().T), lam)
+                rel_sp = float(((f_ours - f_sp) / f_sp.clamp_min(1e-300)).max())
+            t_sk = math.nan
+            if n_sk:
+                t0 = time.perf_counter()
+                sparse_encode(
+                    z[:n_sk].numpy(), A.T.numpy(), algorithm="lasso_lars", alpha=lam / 2,
+                    positive=nonneg,
+                )  # fmt: skip
+                t_sk = (time.perf_counter() - t0) / n_sk
+            rows.append(
+                f"| {lam:g} | {'non-negative' if nonneg else 'plain'} | "
+                f"{float((w != 0).sum(-1).double().mean()):.1f} | {1e3 * t_ours:.3f} | "
+                f"{1e3 * t_sp:.3f} | {t_sp / t_ours:.2f} | {1e3 * t_sk:.2f} | "
+                f"{t_sk / t_ours:.1f} | {float(kkt.max()):.1e} | {conv}/{n} | {rel_sp:.1e} |"
+            )
+            print(rows[-1], f" {info}", flush=True)
+    print("\n".join(rows))
+    print(f"sweep: all codes converged at every lambda: {ok}")
+    return ok
+
+
+def thread_scaling(args) -> None:
+    """Wall time of our solver at 1, 2 and 4 threads (signals split across worker threads,
+    one BLAS thread each), with the codes compared to the one-thread run."""
+    from deepunfold.clip.codes import objective, synthetic_concept_instance
+    from deepunfold.solvers.lasso import lasso_active_set
 
     z, A = synthetic_concept_instance(args.signals, 512, 1003, seed=args.seed)
-    z = z[: args.check_signals]
-    ok = True
-    for lam in args.check_lams:
-        for nonneg in (False, True):
-            t0, c0 = time.perf_counter(), time.process_time()
-            res = sparse_code(z, A, lam, solver="active_set", nonneg=nonneg, chunk_size=args.chunk)
-            t, c = time.perf_counter() - t0, time.process_time() - c0
-            n_conv = int((res.kkt <= 1e-9 * lam).sum())
-            ok &= n_conv == z.shape[0] and res.info["unconverged"] == 0
-            print(
-                f"convergence check lambda {lam} ({'non-negative' if nonneg else 'plain'}): "
-                f"{n_conv}/{z.shape[0]} signals converged (KKT <= 1e-9 lambda), max KKT "
-                f"violation {res.kkt.max():.2e} ({res.kkt.max() / lam:.1e} lambda), max "
-                f"relative duality gap {res.gap.max():.2e}, mean nnz "
-                f"{res.nnz.double().mean():.1f}; {t:.1f} s wall, {c:.1f} s CPU "
-                f"({1e3 * t / z.shape[0]:.1f} ms/signal); {res.info}"
-            )
-            n_sk = min(args.check_sklearn_signals, z.shape[0])
-            if n_sk == 0:
-                continue
+    z = z[: args.thread_signals]
+    before = torch.get_num_threads()
+    print(f"threads: {z.shape[0]} signals, {os.cpu_count()} CPUs here")
+    print("| lambda | threads | wall s | ms/signal | speed-up vs 1 | max rel objective diff |")
+    print("|---|---|---|---|---|---|")
+    for lam in args.thread_lams:
+        ref_t, ref_f = None, None
+        for t in args.thread_counts:
+            torch.set_num_threads(t)
             t0 = time.perf_counter()
-            codes = sparse_encode(
-                z[:n_sk].numpy(), A.T.numpy(), algorithm="lasso_lars", alpha=lam / 2,
-                positive=nonneg,
-            )  # fmt: skip
-            t_sk = (time.perf_counter() - t0) / n_sk
-            f_sk = objective(z[:n_sk], A, torch.from_numpy(codes), lam)
-            rel = ((res.objective[:n_sk] - f_sk) / f_sk).numpy()
+            w, _ = lasso_active_set(z, A, lam)
+            wall = time.perf_counter() - t0
+            f = objective(z, A, w, lam)
+            if ref_t is None:
+                ref_t, ref_f = wall, f
+            diff = float(((f - ref_f).abs() / ref_f).max())
             print(
-                f"  sklearn lasso_lars on {n_sk} of them: {1e3 * t_sk:.1f} ms/signal, "
-                f"{t_sk / (t / z.shape[0]):.1f}x our time per signal; objective (ours - "
-                f"sklearn) / sklearn max {rel.max():.2e}, min {rel.min():.2e}"
+                f"| {lam:g} | {t} | {wall:.2f} | {1e3 * wall / z.shape[0]:.2f} | "
+                f"{ref_t / wall:.2f} | {diff:.1e} |",
+                flush=True,
             )
-    print(f"convergence check: all signals converged at every lambda: {ok}")
-    return ok
+    torch.set_num_threads(before)
 
 
 def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
@@ -202,19 +266,26 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-embedding", action="store_true")
-    p.add_argument("--check-lams", type=float, nargs="*", default=[0.01])
-    p.add_argument("--check-signals", type=int, default=1000)
-    p.add_argument("--check-sklearn-signals", type=int, default=10)
+    p.add_argument("--skip-lasso-lars", action="store_true", help="skip part 1's lasso_lars run")
+    p.add_argument("--sweep-lams", type=float, nargs="*", default=SWEEP)
+    p.add_argument("--sweep-signals", type=int, default=10_000)
+    p.add_argument("--sweep-sklearn-signals", type=int, default=20)
+    p.add_argument("--thread-lams", type=float, nargs="*", default=[0.05, 0.01])
+    p.add_argument("--thread-signals", type=int, default=1000)
+    p.add_argument("--thread-counts", type=int, nargs="*", default=[1, 2, 4])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from threadpoolctl import threadpool_limits
 
     # NumPy's BLAS (used by lasso_lars, and by parts of our solver) gets the same threads
     with threadpool_limits(args.threads, user_api="blas"):
-        sparse_coding(args)
+        if not args.skip_lasso_lars:
+            sparse_coding(args)
         converged = True
-        if args.check_signals > 0 and args.check_lams:
-            converged = convergence_check(args)
+        if args.sweep_signals > 0 and args.sweep_lams:
+            converged = sweep(args)
+        if args.thread_signals > 0 and args.thread_counts:
+            thread_scaling(args)
         if not args.skip_embedding:
             embedding_throughput(args)
     if not converged:

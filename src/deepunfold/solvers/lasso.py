@@ -502,6 +502,7 @@ class _Options:
     stall_rounds: int
     sub_batch: int
     enter_bulk: int
+    stage_float32: bool
 
 
 class _Problem:
@@ -679,8 +680,9 @@ def _restart_slow(prob: _Problem, st: _Signals, todo, g, info) -> torch.Tensor:
 
 def _feature_sign_pass(prob: _Problem, st: _Signals, todo, g, first: bool, info) -> None:
     """One feature-sign round for the signals ``todo`` (correlations ``g``), in groups of
-    similar support size (padding to the largest costs ``p^3`` each); the first round in
-    float32. Signals whose round changed nothing continue with one entering atom per round."""
+    similar support size (padding to the largest costs ``p^3`` each); the first round and
+    stages above ``lam`` in float32. Signals whose round changed nothing continue with one
+    entering atom per round."""
     w_old = st.w[todo]
     lc = st.lam_cur[todo].unsqueeze(-1)
     viol = (g if prob.nonneg else g.abs()) > lc
@@ -691,10 +693,17 @@ def _feature_sign_pass(prob: _Problem, st: _Signals, todo, g, first: bool, info)
     nnz = (w_old != 0).sum(-1)
     cap = torch.where(st.cont[todo], w_old.shape[1], nnz.clamp_min(prob.opts.enter_bulk))
     size = torch.minimum(size, nnz + cap)
-    for part in _size_groups(size, prob.opts.sub_batch):
+    # the first round, and the continuation stages above lam (which only need a support
+    # within stage_tol), in float32: half the memory traffic, faster Cholesky
+    rough = (st.lam_cur[todo] > prob.lam) & prob.opts.stage_float32
+    parts = []
+    for sub, f32 in ((~rough, first), (rough, True)):
+        sel = torch.nonzero(sub).squeeze(-1)
+        parts += [(sel[p], f32) for p in _size_groups(size[sel], prob.opts.sub_batch)]
+    for part, f32 in parts:
         ids = todo[part]
         st.w[ids] = _feature_sign_round(
-            prob.Ge32 if first else prob.Ge,
+            prob.Ge32 if f32 else prob.Ge,
             st.c[ids],
             st.zz[ids],
             w_old[part],
@@ -911,6 +920,7 @@ def lasso_active_set(
     chunk_size: int = 500,
     sub_batch: int = 64,
     enter_bulk: int = 16,
+    stage_float32: bool = True,
     threads: int | None = None,
     on_unconverged: str = "raise",
     progress=None,
@@ -964,6 +974,8 @@ def lasso_active_set(
         sub_batch: signals per feature-sign call (at most), grouped by support size.
         enter_bulk: off the continuation path, at most ``max(enter_bulk, support)`` atoms
             (the most violating) enter per round.
+        stage_float32: continuation stages above ``lam`` in float32 (the stage at ``lam``
+            is always float64).
         threads: CPU worker threads, each solving whole chunks with one BLAS thread (default
             ``torch.get_num_threads()``); ignored on a GPU.
         on_unconverged: ``"raise"`` (default): :class:`LassoNotConverged` if any code is
@@ -1000,6 +1012,7 @@ def lasso_active_set(
         stall_rounds=stall_rounds,
         sub_batch=sub_batch,
         enter_bulk=enter_bulk,
+        stage_float32=stage_float32,
     )
     z = z.to(torch.float64)
     A = A.to(torch.float64)
