@@ -551,6 +551,9 @@ class _Signals:
         stage_r: rounds spent in the current stage.
         single: one entering atom per round (the classic feature-sign step).
         stuck: consecutive rounds without any change.
+        rough: the codes come from a float32 step (warm start or round); such a code is not
+            accepted as converged (it meets the tolerance only by chance): one more round
+            in float64 makes it exact.
     """
 
     c: torch.Tensor
@@ -563,6 +566,7 @@ class _Signals:
     stage_r: torch.Tensor
     single: torch.Tensor
     stuck: torch.Tensor
+    rough: torch.Tensor
 
     @classmethod
     def warm_started(cls, prob: _Problem, zc, c, info) -> _Signals:
@@ -594,6 +598,7 @@ class _Signals:
             stage_r=torch.zeros(b, dtype=torch.long, device=dev),
             single=torch.zeros(b, dtype=torch.bool, device=dev),
             stuck=torch.zeros(b, dtype=torch.long, device=dev),
+            rough=torch.full((b,), fista_start, dtype=torch.bool, device=dev),
         )
         if fista_start:
             near_rank = (w != 0).sum(-1) > o.direct_frac * prob.rank
@@ -713,6 +718,7 @@ def _feature_sign_pass(prob: _Problem, st: _Signals, todo, g, first: bool, info)
             st.single[ids],
             cap[part],
         )
+        st.rough[ids] = f32
     st.stage_r[todo] += 1
     stuck = (st.w[todo] == w_old).all(-1)
     st.single[todo[stuck]] = True
@@ -732,7 +738,7 @@ def _solve_chunk(prob: _Problem, zc, c, info) -> torch.Tensor:
         lc = st.lam_cur[todo]
         viol = _kkt_from_correlation(g, st.w[todo], lc.unsqueeze(-1), prob.nonneg)
         final = lc == lam
-        done = final & (viol <= o.tol * lc)
+        done = final & (viol <= o.tol * lc) & ~st.rough[todo]
         # stalled on the target lambda: the homotopy takes over
         stalled = ~done & (st.stuck[todo] >= o.stall_rounds)
         if bool(stalled.any()):
