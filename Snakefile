@@ -24,6 +24,7 @@ include: "workflow/rules/lista.smk"
 include: "workflow/rules/rpca.smk"
 include: "workflow/rules/rpca_frontier.smk"
 include: "workflow/rules/multilayer.smk"
+include: "workflow/rules/csc.smk"
 include: "workflow/rules/clip.smk"
 include: "workflow/rules/manifest.smk"
 

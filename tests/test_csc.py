@@ -117,3 +117,22 @@ def test_res_csc_forward_is_equation_3():
     plain = MLISTANet((1, 6, 6), [4, 4, 4], [3, 3, 3], [1, 1, 1], [1, 1, 1])
     assert count_parameters(plain) == count_parameters(net)
     assert not torch.allclose(plain.encode(x)[-1], g3)  # the same weights, a different pass
+
+
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"model": {"blocks": [2, 2]}}, "csc.model.blocks"),
+        ({"res_csc": {"strides": [1, 1]}}, "csc.res_csc.strides"),
+        (
+            {"data": {"dataset": "digits", "digits": {"inner_size": 20}}},
+            "csc.data.digits.inner_size",
+        ),
+    ],
+)
+def test_config_rules_between_csc_keys_name_the_key(patch, key):
+    from deepunfold.pipeline.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=f"config key '{key}'"):
+        validate_config({"csc": patch})
+    validate_config({"csc": {**patch, "enabled": False}})  # a disabled stage is not checked

@@ -167,6 +167,35 @@ def _cross_key_problems(cfg: dict) -> list[str]:
                 f"got {ml['pursuits']['lambdas']}",
             )
 
+    csc = cfg["csc"]
+    if csc["enabled"]:
+        widths, blocks = csc["model"]["widths"], csc["model"]["blocks"]
+        if len(blocks) != len(widths):
+            bad(
+                "csc.model.blocks",
+                f"need one entry per stage of csc.model.widths ({len(widths)}), got {blocks}",
+            )
+        res = csc["res_csc"]
+        for key in ("kernel_sizes", "strides", "paddings"):
+            if len(res[key]) != len(res["channels"]):
+                bad(
+                    f"csc.res_csc.{key}",
+                    f"need one entry per layer of csc.res_csc.channels "
+                    f"({len(res['channels'])}), got {res[key]}",
+                )
+        digits = csc["data"]["digits"]
+        if csc["data"]["dataset"] == "digits":
+            if digits["inner_size"] > digits["size"]:
+                bad(
+                    "csc.data.digits.inner_size",
+                    f"{digits['inner_size']} exceeds csc.data.digits.size = {digits['size']}",
+                )
+            if digits["val_fraction"] + digits["test_fraction"] >= 1:
+                bad(
+                    "csc.data.digits.val_fraction",
+                    "val_fraction + test_fraction must leave training digits (< 1)",
+                )
+
     clip = cfg["clip"]
     if clip["enabled"] and clip["report_lambda"] not in clip["lambdas"]:
         bad("clip.report_lambda", f"{clip['report_lambda']} is not in clip.lambdas")
