@@ -136,3 +136,16 @@ def test_config_rules_between_csc_keys_name_the_key(patch, key):
     with pytest.raises(ConfigError, match=f"config key '{key}'"):
         validate_config({"csc": patch})
     validate_config({"csc": {**patch, "enabled": False}})  # a disabled stage is not checked
+
+
+def test_cifar10_training_batches_are_a_download_of_their_own(tmp_path):
+    from deepunfold.pipeline.resources import TORCHVISION, download_torchvision
+
+    info = TORCHVISION["CIFAR10"]
+    assert info["files"] == ["cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"]
+    for f in info["train_files"]:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_bytes(b"")
+    # present: returned without a download (and without the test files)
+    got = download_torchvision("CIFAR10", tmp_path, part="train_files")
+    assert got == [tmp_path / f for f in info["train_files"]]

@@ -57,23 +57,25 @@ TORCHVISION = {
 }
 
 
-def download_torchvision(name: str, root: str | Path) -> list[Path]:
+def download_torchvision(name: str, root: str | Path, part: str = "files") -> list[Path]:
     """Download a torchvision data set (``"MNIST"`` or ``"CIFAR10"``) into ``root``.
 
-    Returns the paths of its files. Raises :class:`MissingResourceError` naming the files to
-    place under ``root`` if the download fails (e.g. no network).
+    Returns the paths of its files (``part="train_files"``: CIFAR-10's training batches, kept
+    apart so that the test files alone satisfy the stages that need no more). Raises
+    :class:`MissingResourceError` naming the files to place under ``root`` if the download
+    fails (e.g. no network).
     """
     import torchvision
 
     if name not in TORCHVISION:
         raise ValueError(f"unknown data set {name!r}; expected one of {sorted(TORCHVISION)}")
     root = Path(root)
-    files = [root / f for f in TORCHVISION[name]["files"]]
+    files = [root / f for f in TORCHVISION[name][part]]
     if all(f.is_file() for f in files):
         return files
     cls = getattr(torchvision.datasets, name)
     try:
-        cls(root=str(root), train=False, download=True)
+        cls(root=str(root), train=part == "train_files", download=True)
         if name == "MNIST":
             cls(root=str(root), train=True, download=True)
     except Exception as err:  # network errors come in many types
