@@ -410,7 +410,7 @@ def _feature_sign_round(Ge, c, zz, w, g, lam, nonneg, single, cap=None, n_cross=
     best = F.argmin(-1)
     F_best = F.gather(1, best.unsqueeze(1)).squeeze(1)
     F_now = f0 + lam * wS.abs().sum(-1)
-    new_S = pts[torch.arange(pts.shape[0]), best]
+    new_S = pts[torch.arange(pts.shape[0], device=pts.device), best]
     # padding positions scatter their zeros into the spare columns n.. 2n - 1
     new_w = w.new_zeros(w.shape[0], 2 * n).scatter(1, idx, new_S)[:, :n]
     # near the minimiser the objective changes below its rounding: accept ties within it
@@ -732,6 +732,9 @@ def _solve_chunk(prob: _Problem, zc, c, info) -> torch.Tensor:
     o, lam = prob.opts, prob.lam
     st = _Signals.warm_started(prob, zc, c, info)
     todo = torch.arange(zc.shape[0], device=c.device)
+    # a float32 first round pays off after FISTA (large supports); from zero (small supports)
+    # it would only add the float64 round that must follow it
+    f32_first = bool(st.rough.any())
     hopeless = []
     for r in range(o.max_rounds):
         g = 2.0 * (st.c[todo] - _sparse_gram_product(st.w[todo], prob.G))
@@ -751,7 +754,7 @@ def _solve_chunk(prob: _Problem, zc, c, info) -> torch.Tensor:
         if bool(staged.any()):
             _next_stages(prob, st, todo[staged], g[staged], info)
         g = _restart_slow(prob, st, todo, g, info)
-        _feature_sign_pass(prob, st, todo, g, r == 0, info)
+        _feature_sign_pass(prob, st, todo, g, r == 0 and f32_first, info)
     else:
         hopeless.append(todo)
     left = torch.cat(hopeless) if hopeless else todo[:0]
@@ -1070,11 +1073,21 @@ def _maybe_nonzero(z, A, lam, nonneg) -> torch.Tensor:
     u = 2.0**-24
     if d * u >= 0.1:  # no useful bound
         return torch.arange(z.shape[0], device=z.device)
-    c32 = z.to(torch.float32) @ A.to(torch.float32)
-    score = (2.0 * c32 if nonneg else 2.0 * c32.abs()).amax(-1).double()
+    A32 = A.to(torch.float32)
     bound = (d * u / (1 - d * u) + 3 * u) * 1.01
-    margin = 2.0 * bound * torch.linalg.vector_norm(z, dim=-1) * float(A.norm(dim=0).max())
-    return torch.nonzero(score + margin > lam).squeeze(-1)
+    a_max = float(A.norm(dim=0).max())
+
+    def maybe(zs):
+        c32 = zs.to(torch.float32) @ A32
+        score = (2.0 * c32 if nonneg else 2.0 * c32.abs()).amax(-1).double()
+        margin = 2.0 * bound * torch.linalg.vector_norm(zs, dim=-1) * a_max
+        return score + margin > lam
+
+    # the screen costs a float32 product of every signal: only where it removes many
+    n_probe = min(256, z.shape[0])
+    if float(maybe(z[:n_probe]).double().mean()) > 0.5:
+        return torch.arange(z.shape[0], device=z.device)
+    return torch.nonzero(maybe(z)).squeeze(-1)
 
 
 _COUNTERS = (
