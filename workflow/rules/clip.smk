@@ -6,6 +6,9 @@
 # held-out digits + a tiny CLIP trained here (clip_train_tinyclip) + a small word list.
 
 
+include: "helpers/clip.smk"
+
+
 wildcard_constraints:
     lam="[0-9]+(\\.[0-9]+)?(e-?[0-9]+)?",
     texts="classes|concepts",

@@ -5,6 +5,10 @@
 #   results/lista/{setting}/{model}.pt         one trained model per setting and model
 #   results/figures/lista/...                  the ISTA study and per-setting figures
 
+
+include: "helpers/lista.smk"
+
+
 LISTA = config["lista"]
 LISTA_SETTINGS = list(LISTA["settings"])
 LISTA_MODELS = lista_models()

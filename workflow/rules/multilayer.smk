@@ -1,6 +1,9 @@
 # Task 6: multi-layer sparse models (mutual coherence, ML-ISTA / ML-FISTA, the ML-ISTA net).
 
 
+include: "helpers/multilayer.smk"
+
+
 ML_CATEGORY = "Task 6: multi-layer sparse models"
 
 

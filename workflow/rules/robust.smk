@@ -1,6 +1,9 @@
 # Task 1: robustness of the L2 / L1 / L0 location estimators.
 
 
+include: "helpers/robust.smk"
+
+
 rule robust_estimates:
     input:
         code=script_code("robust_estimates.py"),

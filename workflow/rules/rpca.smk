@@ -2,6 +2,9 @@
 # moving digits over a noisy low-rank background, in the frame and video arrangements.
 
 
+include: "helpers/rpca.smk"
+
+
 RPCA_VARIANT = {"mode": "frame|video", "prox": "l1|l12"}
 
 
