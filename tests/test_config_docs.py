@@ -52,7 +52,8 @@ def test_demo_column_holds_the_demo_values():
     assert rows["run_label"][:2] == ['`"full study"`', '`"offline demo"`']
     assert rows["robust.breakdown.n_trials"][:2] == ["`500`", "`100`"]
     assert rows["seed"][1] == ""  # the demo keeps the default
-    assert rows["multilayer.network.channels"][:2] == ["`[32, 64, 128]`", "`[16, 32, 64]`"]
+    assert rows["multilayer.network.epochs"][:2] == ["`20`", "`3`"]
+    assert rows["multilayer.network.channels"][1] == ""  # the demo trains the full network
 
 
 def _rows() -> dict[str, list[str]]:

@@ -219,9 +219,7 @@ def test_editing_a_model_module_reruns_exactly_its_importers_and_their_dependent
     # prox is shared by the solvers and the learned models of tasks 3, 4 and 6, not task 1
     assert {"lista_train", "rpca_train", "multilayer_train", "clip_sparse_code"} <= set(rules)
     assert "robust_estimates" not in rules
-    forced = snakemake(
-        done, "results/figures/all", *DEMO, "--dry-run", "--forcerun", *rules
-    ).stdout
+    forced = snakemake(done, "results/figures/all", *DEMO, "--dry-run", "--forcerun", *rules).stdout
     expected = job_counts(forced)
     expected.pop("total", None)
 

