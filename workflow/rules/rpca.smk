@@ -188,7 +188,7 @@ rule rpca_figures:
         runtime=10,
     params:
         example_frame=config["rpca"]["evaluate"]["example_frame"],
-        label=config["run_label"],
+        label=rpca_label(),
     script:
         "../scripts/rpca_figures.py"
 
@@ -221,7 +221,7 @@ rule rpca_compare:
         mem_mb=1000,
         runtime=5,
     params:
-        label=config["run_label"],
+        label=rpca_label(),
     script:
         "../scripts/rpca_compare.py"
 
@@ -256,6 +256,6 @@ rule rpca_timing:
         mem_mb=1000,
         runtime=5,
     params:
-        label=config["run_label"],
+        label=rpca_label(),
     script:
         "../scripts/rpca_timing.py"

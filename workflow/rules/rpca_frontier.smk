@@ -7,50 +7,8 @@
 # The depth of the main model (rpca.model.n_layers) is not trained twice: its K is read from
 # results/rpca/{mode}/{prox}/model.pt.
 
-RPCA_FRONTIER = config["rpca"]["frontier"]
-RPCA_DIGITS_NAME = {
-    "mnist": "MNIST",
-    "mnist5k": "MNIST 5k subset",
-    "sklearn": "scikit-learn 8x8 digits upsampled",
-}
 
-
-# rpca.frontier.depths must include rpca.model.n_layers: check_cross_keys in
-# deepunfold.pipeline.config (validate_config, common.smk).
-
-
-def rpca_depth_model(wildcards, kind):
-    """Checkpoint paths of ``kind`` (model or untrained) for every frontier depth."""
-    main = config["rpca"]["model"]["n_layers"]
-    base = f"results/rpca/{wildcards.mode}/{wildcards.prox}"
-    return [
-        f"{base}/{kind}.pt" if k == main else f"{base}/K{k}/{kind}.pt"
-        for k in RPCA_FRONTIER["depths"]
-    ]
-
-
-def rpca_frontier_learned(wildcards):
-    return rpca_depth_model(wildcards, "model")
-
-
-def rpca_frontier_untrained(wildcards):
-    return rpca_depth_model(wildcards, "untrained")
-
-
-def rpca_depth_model_params(wildcards):
-    """The main model's architecture with the depth of the wildcard."""
-    return {**config["rpca"]["model"], "n_layers": int(wildcards.layers)}
-
-
-def rpca_frontier_outputs():
-    if not RPCA_FRONTIER["enabled"]:
-        return []
-    return expand(
-        "results/benchmarks/rpca/frontier/{mode}_{prox}.{ext}",
-        mode=config["rpca"]["modes"],
-        prox=config["rpca"]["variants"],
-        ext=["tsv", "png", "pdf"],
-    )
+include: "helpers/rpca_frontier.smk"
 
 
 rule rpca_train_depth:
@@ -124,9 +82,6 @@ rule rpca_frontier:
         reference_depth=config["rpca"]["model"]["n_layers"],
         batch_size=rpca_batch_size(),
         digits_name=RPCA_DIGITS_NAME[config["rpca"]["data"]["digits"]],
-        label=config["run_label"],
+        label=rpca_label(),
     script:
         "../scripts/rpca_frontier.py"
-
-
-FIGURE_SETS.append(("rpca", rpca_frontier_outputs))

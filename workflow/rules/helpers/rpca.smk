@@ -39,3 +39,19 @@ def rpca_figures():
 
 
 FIGURE_SETS.append(("rpca", rpca_figures))
+
+
+# Every figure of tasks 4/5 names its digit source in its corner note ("MNIST 5k subset",
+# never just "MNIST", for the packaged subset).
+RPCA_DIGITS_NAME = {
+    "mnist": "MNIST",
+    "mnist5k": "MNIST 5k subset",
+    "sklearn": "scikit-learn 8x8 digits upsampled",
+}
+
+
+def rpca_label():
+    """The corner note of the stage's figures: the run label and the digit source."""
+    digits = RPCA_DIGITS_NAME[config["rpca"]["data"]["digits"]]
+    label = config["run_label"]
+    return f"{label}; digits: {digits}" if label else f"digits: {digits}"
