@@ -6,11 +6,6 @@ from deepunfold.pipeline.jobs import setup_job
 p = snakemake.params
 s = p.setting
 log = setup_job(snakemake.log[0], snakemake.threads)
-if s["n_val"] >= s["n_train"]:
-    raise ValueError(
-        f"config key 'lista.settings.{snakemake.wildcards.setting}.n_val': the validation pairs "
-        f"are held out of the n_train = {s['n_train']} training pairs, so need n_val < n_train"
-    )
 problem = make_problem(
     m=s["m"],
     n=s["n"],

@@ -16,11 +16,6 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 sweep = load_sweep(snakemake.input.sweep)
 levels = sweep["levels"].tolist()
 cfg = p.sweep
-if cfg["example_sparsity"] not in levels:
-    raise ValueError(
-        f"config key 'lista.sweep.example_sparsity': {cfg['example_sparsity']} is not one of "
-        f"lista.sweep.sparsity_levels {levels}"
-    )
 summary, curves = ista_sparsity_study(sweep, cfg["lam"], cfg["max_iter"], cfg["conv_tol"])
 log.info("ISTA study:\n%s", summary.to_string())
 

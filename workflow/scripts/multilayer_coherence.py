@@ -17,16 +17,6 @@ log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
 c = snakemake.params.coherence
 n = c["signal_dim"]
 levels = list(range(1, c["max_sparsity"] + 1))
-if c["max_sparsity"] > n:
-    raise ValueError(
-        f"config key 'multilayer.coherence.max_sparsity' ({c['max_sparsity']}) exceeds "
-        f"'multilayer.coherence.signal_dim' ({n})"
-    )
-if "identity_hadamard" in c["dictionaries"] and n & (n - 1):
-    raise ValueError(
-        "config key 'multilayer.coherence.signal_dim': identity_hadamard needs a power of "
-        f"two, got {n}"
-    )
 
 dicts, tables = [], []
 for i, kind in enumerate(c["dictionaries"]):

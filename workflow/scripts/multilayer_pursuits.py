@@ -20,11 +20,6 @@ from deepunfold.solvers.multilayer import (
 
 log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
 m, p = snakemake.params.model, snakemake.params.pursuits
-if len(p["lambdas"]) != len(m["dims"]) - 1:
-    raise ValueError(
-        f"config key 'multilayer.pursuits.lambdas': need one lambda per layer "
-        f"({len(m['dims']) - 1}), got {p['lambdas']}"
-    )
 Ds = make_multilayer_dictionaries(m["dims"], m["atom_nnz"], seed=snakemake.params.seed)
 sig = generate_signals(Ds, p["n_signals"], m["sparsity"], noise_std=p["noise_std"],
                        amplitude=tuple(m["amplitude"]), seed=snakemake.params.seed + 1)  # fmt: skip

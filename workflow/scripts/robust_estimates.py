@@ -25,8 +25,6 @@ if len(bad):
     )
 
 lo, hi = p.plot_range
-if not lo < hi:
-    raise ValueError(f"config key 'robust.plot_range': need min < max, got {p.plot_range}")
 grid = np.linspace(lo, hi, p.grid_points)
 
 fig = plot_estimates(x, estimates, p.true_value)

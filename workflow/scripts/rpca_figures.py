@@ -27,9 +27,6 @@ with np.load(snakemake.input.examples) as f:
 with np.load(snakemake.input.pcp_examples) as f:
     pcp = dict(f)
 
-n_frames = examples["x"].shape[1]
-if mode == "video" and not 0 <= p.example_frame < n_frames:
-    raise ValueError(f"config key 'rpca.evaluate.example_frame': must be < {n_frames}")
 figures = [
     (plot_loss(history, mode, prox), out.loss, out.loss_pdf),
     (plot_thresholds(thresholds, history, mode, prox), out.thresholds, out.thresholds_pdf),
