@@ -78,9 +78,9 @@ def test_profile_requests_gpus_for_gpu_rules_and_switches_off(wf, monkeypatch):
     assert on["gpu"] == "1"
     assert on["mem_mb"] == "8000" and on["runtime"] == "240"  # the rule's own values win
     assert "slurm_account" not in on and "slurm_partition" not in on
-    # a training rule whose code runs on the CPU only, and a rule that trains nothing
-    for rule in ("lista_train", "robust_estimates"):
-        assert "gpu" not in _resources(out, rule), rule
+    # a training rule with a device key asks for one; a rule that trains nothing does not
+    assert _resources(out, "lista_train")["gpu"] == "1"
+    assert "gpu" not in _resources(out, "robust_estimates")
     # exactly the profile's gpu_rules ask for a GPU, whatever their name
     asking = {rule for rule in re.findall(r"^rule (\w+):$", out, re.M)
               if "gpu" in _resources(out, rule)}  # fmt: skip
@@ -100,7 +100,8 @@ def test_profile_requests_gpus_for_gpu_rules_and_switches_off(wf, monkeypatch):
 
 
 def test_profile_gpu_rules_exist_and_select_a_device():
-    """Every rule the profile gives a GPU exists and its script picks CUDA where present."""
+    """The profile's GPU rules exist and are exactly the rules whose script selects its device
+    (through pipeline.device.resolve_device, which picks CUDA where present)."""
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--list-rules", *DEMO[2:]],
         cwd=ROOT,
@@ -112,16 +113,17 @@ def test_profile_gpu_rules_exist_and_select_a_device():
     listed = {line.strip() for line in proc.stdout.splitlines()}
     rules = gpu_rules()
     assert rules and set(rules) <= listed, (rules, listed)
-    for rule in rules:
-        smk = next(
-            text
-            for f in (ROOT / "workflow/rules").glob("*.smk")
-            if f"rule {rule}:" in (text := f.read_text())
-        )
-        body = smk.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
-        script = re.search(r'"\.\./scripts/(\w+\.py)"', body).group(1)
-        code = (ROOT / "workflow/scripts" / script).read_text()
-        assert "torch.cuda.is_available()" in code, f"{rule} ({script}) never selects CUDA"
+    selecting = set()
+    for f in (ROOT / "workflow/rules").glob("*.smk"):
+        text = f.read_text()
+        for rule, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, re.M | re.S):
+            found = re.search(r'"\.\./scripts/(\w+\.py)"', body)
+            if found is None:
+                continue
+            code = (ROOT / "workflow/scripts" / found.group(1)).read_text()
+            if "resolve_device(" in code:
+                selecting.add(rule)
+    assert selecting == set(rules), (sorted(selecting ^ set(rules)), "differ")
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:

@@ -155,6 +155,7 @@ rule lista_train:
         depth=lista_setting_key("depth"),
         lam=LISTA["training"]["lambda_init"],
         seed=lista_setting_seed,
+        device=LISTA["device"],
         support_selection=lista_support_selection,
         percent_step=LISTA["support_selection"]["percent_step"],
         percent_max=LISTA["support_selection"]["percent_max"],

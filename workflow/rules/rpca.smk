@@ -91,6 +91,7 @@ rule rpca_train:
         tune=config["rpca"]["tune"],
         batch_size=rpca_batch_size(),
         seed=config["rpca"]["train"]["seed"],
+        device=config["rpca"]["device"],
     script:
         "../scripts/rpca_train.py"
 
@@ -125,6 +126,7 @@ rule rpca_evaluate:
         rank_rtol=config["rpca"]["evaluate"]["rank_rtol"],
         timing_repeats=config["rpca"]["evaluate"]["timing_repeats"],
         n_examples=config["rpca"]["evaluate"]["n_examples"],
+        device=config["rpca"]["device"],
     script:
         "../scripts/rpca_evaluate.py"
 

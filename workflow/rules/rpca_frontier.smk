@@ -40,6 +40,7 @@ rule rpca_train_depth:
         tune=config["rpca"]["tune"],
         batch_size=rpca_batch_size(),
         seed=config["rpca"]["train"]["seed"],
+        device=config["rpca"]["device"],
     script:
         "../scripts/rpca_train.py"
 

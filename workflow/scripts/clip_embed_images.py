@@ -12,20 +12,25 @@ from deepunfold.clip.embed import (
     load_model,
     preprocessing_description,
 )
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.pipeline.manifest import sha256
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, p.seed)
 inp = snakemake.input
-model, preprocess, _ = load_model(p.model, inp.weights, model_config=inp.get("model_config"))
+device = resolve_device(p.device, key="clip.embed_device", log=log)
+model, preprocess, _ = load_model(
+    p.model, inp.weights, model_config=inp.get("model_config"), device=device
+)
 data, ids, desc = image_dataset(
     p.dataset, preprocess, cifar_root=p.cifar_root, test_fraction=p.test_fraction, seed=p.seed
 )
 log.info("embedding %s with %s", desc, p.model)
 emb, labels = encode_images(
-    model, data, batch_size=p.batch_size, progress=partial(tqdm, desc="images", mininterval=10)
-)
+    model, data, batch_size=p.batch_size, progress=partial(tqdm, desc="images", mininterval=10),
+    device=device, mixed_precision=p.mixed_precision,
+)  # fmt: skip
 classes = class_names(p.dataset)
 write_embeddings(
     snakemake.output.cache,

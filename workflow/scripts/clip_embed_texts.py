@@ -6,6 +6,7 @@ from tqdm import tqdm
 
 from deepunfold.clip.cache import write_embeddings
 from deepunfold.clip.embed import class_names, encode_texts, load_model
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import read_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.pipeline.manifest import sha256
@@ -13,7 +14,10 @@ from deepunfold.pipeline.manifest import sha256
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, p.seed)
 inp = snakemake.input
-model, _, tokenizer = load_model(p.model, inp.weights, model_config=inp.get("model_config"))
+device = resolve_device(p.device, key="clip.embed_device", log=log)
+model, _, tokenizer = load_model(
+    p.model, inp.weights, model_config=inp.get("model_config"), device=device
+)
 if snakemake.wildcards.texts == "classes":
     names, template = class_names(p.dataset), p.class_prompt
 else:
@@ -25,6 +29,8 @@ emb = encode_texts(
     prompts,
     batch_size=p.batch_size,
     progress=partial(tqdm, desc=snakemake.wildcards.texts, mininterval=10),
+    device=device,
+    mixed_precision=p.mixed_precision,
 )
 write_embeddings(
     snakemake.output.cache,

@@ -12,12 +12,14 @@ from deepunfold.clip.tinyclip import TINYCLIP_NAME, DigitImages, tinyclip_config
 from deepunfold.data.digits import digit_images_split
 from deepunfold.figures.clip import plot_tinyclip_training
 from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, p.seed)
 t = p.tinyclip
+device = resolve_device(t["device"], key="clip.tinyclip.device", log=log)
 cfg = tinyclip_config(
     embed_dim=t["embed_dim"],
     vision_width=t["vision_width"],
@@ -40,7 +42,9 @@ losses = train_tinyclip(
     lr=t["lr"],
     seed=p.seed,
     progress=partial(tqdm, desc="tinyclip", mininterval=5),
+    device=device,
 )
+model.cpu()  # the weights file holds CPU tensors on every device
 log.info("loss: first %.3f, last 20 steps %.3f", losses[0], sum(losses[-20:]) / 20)
 
 out = snakemake.output

@@ -4,6 +4,7 @@ Res-CSC's initialisation (rescsc), several repeats."""
 import pandas as pd
 import torch
 
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters
@@ -14,9 +15,7 @@ p = snakemake.params
 k, variant = int(snakemake.wildcards.k), snakemake.wildcards.variant
 net = p.network
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
-device = net["device"]
-if device == "auto":
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+device = str(resolve_device(net["device"], key="csc.res_csc.device", log=log))
 # the ML-ISTA net has no input normalisation of its own: standardised images
 data = load_image_data(**p.data, root=p.cifar_root, seed=p.seed).standardised()
 cls = {"mlista": MLISTANet, "rescsc": ResCSCNet}[variant]

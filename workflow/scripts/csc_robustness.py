@@ -2,10 +2,10 @@
 trained and with lambda raised at test time (chosen per noise level on validation data)."""
 
 import pandas as pd
-import torch
 
 from deepunfold.figures.csc import plot_robustness
 from deepunfold.figures.plotting import demo_note, save_figure
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import load_checkpoint
@@ -13,9 +13,7 @@ from deepunfold.unfolded.csc import accuracy, load_image_data, resnet, set_test_
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
-device = p.device
-if device == "auto":
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+device = str(resolve_device(p.device, key="csc.train.device", log=log))
 data = load_image_data(**p.data, root=p.cifar_root, seed=p.seed)
 mean, std = data.channel_stats()
 

@@ -1,8 +1,8 @@
 """Task 7: train one model of the pair, the ResNet (cnn) or the SDNet (sdnet)."""
 
 import pandas as pd
-import torch
 
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters, save_checkpoint
@@ -11,9 +11,7 @@ from deepunfold.unfolded.csc import load_image_data, resnet, train_image_classif
 p = snakemake.params
 kind = snakemake.wildcards.model
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
-device = p.train["device"]
-if device == "auto":
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+device = str(resolve_device(p.train["device"], key="csc.train.device", log=log))
 
 data = load_image_data(**p.data, root=p.cifar_root, seed=p.seed)
 mean, std = data.channel_stats()

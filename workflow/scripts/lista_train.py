@@ -4,6 +4,7 @@ import torch
 from tqdm import tqdm
 
 from deepunfold.data.sparse_signals import load_problem
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters, save_checkpoint
@@ -14,6 +15,7 @@ out = snakemake.output
 name = snakemake.wildcards.model
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
 torch.set_num_threads(snakemake.threads)
+device = resolve_device(p.device, key="lista.device", log=log)
 problem = load_problem(snakemake.input.data)
 model = build_model(
     name,
@@ -37,10 +39,11 @@ def progress(message):
 
 result = train_layerwise(
     model, problem.split("train"), problem.split("val"), cfg, test=problem.split("test"),
-    progress=progress,
+    progress=progress, device=device,
 )  # fmt: skip
 bar.close()
-final = layer_metrics(model, *problem.split("test"))
+final = layer_metrics(model, *(a.to(device) for a in problem.split("test")))
+model.cpu()  # the checkpoint holds CPU tensors on every device
 layers = result.layers.merge(
     final.rename(
         columns={"nmse_db": "final_test_nmse_db", "fraction_zeros": "final_test_fraction_zeros"}

@@ -4,6 +4,7 @@ import pandas as pd
 import torch
 
 from deepunfold.data.digits import load_classification_digits
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters
@@ -12,9 +13,7 @@ from deepunfold.unfolded.mlista import MLISTANet, train_classifier
 k = int(snakemake.wildcards.k)
 net = snakemake.params.network
 log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
-device = net["device"]
-if device == "auto":
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+device = str(resolve_device(net["device"], key="multilayer.network.device", log=log))
 
 try:
     data = load_classification_digits(

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from deepunfold.data.moving_digits import load_split
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.unfolded.rpca import (
@@ -26,6 +27,8 @@ mode, prox = snakemake.wildcards.mode, snakemake.wildcards.prox
 test = load_split(snakemake.input.test)
 x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
 batch = p.batch_size[mode]
+device = resolve_device(p.device, key="rpca.device", log=log)
+x_dev = x.to(device)  # the metrics below compare CPU copies of the predictions
 
 rows, timings, stats, examples = [], [], {}, {}
 nets = {
@@ -33,15 +36,15 @@ nets = {
     "untrained": UnfoldedRPCA.from_checkpoint(snakemake.input.untrained),
 }
 for name, net in nets.items():
-    net.eval()
-    low_hat, sparse_hat = predict(net, x, batch)
-    seconds = time_per_sample(net, x, batch, repeats=p.timing_repeats)
+    net.to(device).eval()
+    low_hat, sparse_hat = (a.cpu() for a in predict(net, x_dev, batch))
+    seconds = time_per_sample(net, x_dev, batch, repeats=p.timing_repeats)
     row = summary_row(low_hat, sparse_hat, low, sparse, mode, p.rank_rtol)
     n_params = sum(q.numel() for q in net.parameters()) if name == "learned" else 0
     rows.append(dict(mode=mode, method=name, variant=prox, **row, n_params=n_params))
     timings.append(dict(mode=mode, method=name, variant=prox, time_per_sample_ms=1e3 * seconds))
     log.info("%s: %s, %.2f ms/sample", name, row, 1e3 * seconds)
-    for key, value in layer_statistics(net, x, batch).items():
+    for key, value in layer_statistics(net, x_dev, batch).items():
         stats[f"{name}_{key}"] = value
     stats[f"{name}_thresholds"] = to_numpy(net.thresholds)
     examples[f"{name}_low_hat"] = to_numpy(low_hat[: p.n_examples])

@@ -5,6 +5,7 @@ import torch
 from tqdm import tqdm
 
 from deepunfold.data.moving_digits import load_split
+from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters
@@ -20,6 +21,7 @@ p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
 mode, prox = snakemake.wildcards.mode, snakemake.wildcards.prox
 m, t = p.model, p.train
+device = resolve_device(p.device, key="rpca.device", log=log)
 
 
 def samples(path):
@@ -36,7 +38,7 @@ arch = dict(n_layers=m["n_layers"], prox=prox, mode=mode, kernel_size=m["kernel_
 n_tune = min(len(val[0]), p.tune["max_samples"][mode])
 lam_low, lam_sparse, grid = tune_untrained(
     *(a[:n_tune] for a in val), **arch, lowrank_factors=p.tune["lowrank_factors"],
-    sparse_factors=p.tune["sparse_factors"], batch_size=batch,
+    sparse_factors=p.tune["sparse_factors"], batch_size=batch, device=device,
 )  # fmt: skip
 log.info("untrained ISTA-RPCA: lambda_L = %.4g, lambda_S = %.4g", lam_low, lam_sparse)
 tuned = initial_thresholds("tuned", m["step"], lam_low, lam_sparse)
@@ -57,8 +59,10 @@ def progress(rec):
 
 
 history = train_unfolded(model, train, val, epochs=t["epochs"], batch_size=batch, lr=t["lr"],
-                         patience=t["patience"], seed=p.seed, progress=progress)  # fmt: skip
+                         patience=t["patience"], seed=p.seed, progress=progress,
+                         device=device)  # fmt: skip
 bar.close()
+model.cpu()  # the checkpoint holds CPU tensors on every device
 rows = []
 for rec in history:
     row = {k: rec[k] for k in ("epoch", "train_loss", "val_loss", "best")}

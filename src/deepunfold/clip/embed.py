@@ -10,6 +10,7 @@ the offline demo register small architectures from a config dict
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections.abc import Sequence
@@ -149,20 +150,41 @@ def preprocessing_description(preprocess) -> str:
     return " ".join(str(preprocess).split())
 
 
+def _autocast(device, mixed_precision: bool):
+    """float16 autocast on CUDA if asked; a no-op context otherwise (never on the CPU)."""
+    device = torch.device(device)
+    if mixed_precision and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
 @torch.inference_mode()
 def encode_images(
-    model, dataset, *, batch_size: int = 256, progress=None, device: str = "cpu"
+    model,
+    dataset,
+    *,
+    batch_size: int = 256,
+    progress=None,
+    device: str | torch.device = "cpu",
+    mixed_precision: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """L2-normalised image embeddings of a dataset of ``(image_tensor, label)`` pairs.
 
     Returns ``(embeddings (n, d) float32, labels (n,) int64)``; ``progress`` wraps the batch
-    iterator (e.g. ``functools.partial(tqdm, total=...)``).
+    iterator (e.g. ``functools.partial(tqdm, total=...)``). ``model`` must be on ``device``.
+    On CUDA the batches are loaded into pinned memory and copied asynchronously;
+    ``mixed_precision`` runs the model under float16 autocast there (ignored on the CPU, whose
+    embeddings stay float32 throughout).
     """
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    cuda = torch.device(device).type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, pin_memory=cuda
+    )
     batches = progress(loader) if progress is not None else loader
     embs, labels = [], []
     for images, y in batches:
-        e = model.encode_image(images.to(device), normalize=True)
+        with _autocast(device, mixed_precision):
+            e = model.encode_image(images.to(device, non_blocking=cuda), normalize=True)
         embs.append(e.float().cpu())
         labels.append(torch.as_tensor(y))
     return torch.cat(embs).numpy(), torch.cat(labels).numpy().astype(np.int64)
@@ -176,13 +198,16 @@ def encode_texts(
     *,
     batch_size: int = 256,
     progress=None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
+    mixed_precision: bool = False,
 ) -> np.ndarray:
-    """L2-normalised text embeddings, ``(len(texts), d)`` float32."""
+    """L2-normalised text embeddings, ``(len(texts), d)`` float32 (``model`` on ``device``;
+    ``mixed_precision``: float16 autocast on CUDA only, as in :func:`encode_images`)."""
     chunks = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
     embs = []
     for chunk in progress(chunks) if progress is not None else chunks:
-        e = model.encode_text(tokenizer(list(chunk)).to(device), normalize=True)
+        with _autocast(device, mixed_precision):
+            e = model.encode_text(tokenizer(list(chunk)).to(device), normalize=True)
         embs.append(e.float().cpu())
     return torch.cat(embs).numpy() if embs else np.zeros((0, 0), np.float32)
 

@@ -145,7 +145,9 @@ def digit_captions(images: np.ndarray, labels: np.ndarray, rng: np.random.Genera
 
 
 def _contrastive_loss(img, txt, scale, captions):
-    same = torch.as_tensor([[a == b for b in captions] for a in captions], dtype=img.dtype)
+    same = torch.as_tensor(
+        [[a == b for b in captions] for a in captions], dtype=img.dtype, device=img.device
+    )
     target = same / same.sum(-1, keepdim=True)
     logits = scale * img @ txt.T
     loss_i = -(target * logits.log_softmax(-1)).sum(-1).mean()
@@ -166,6 +168,7 @@ def train_tinyclip(
     weight_decay: float = 0.01,
     seed: int = 0,
     progress=None,
+    device: str | torch.device = "cpu",
 ) -> list[float]:
     """Train an open_clip CLIP in place on preprocessed digit images with fresh captions.
 
@@ -178,12 +181,17 @@ def train_tinyclip(
         steps, batch_size, lr, weight_decay: AdamW with a cosine schedule.
         seed: seeds batches, caption templates and augmentation.
         progress: optional wrapper of the step iterator (e.g. tqdm).
+        device: where the model and images are moved for training (the model stays there).
+            Batches, captions and shifts are drawn on the CPU on every device; on the CPU
+            (default) the arithmetic is exactly that of a call without it.
 
     Returns:
         the loss of every step.
     """
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
+    model.to(device)
+    images = images.to(device)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -201,7 +209,7 @@ def train_tinyclip(
         dx, dy = torch.randint(-shift, shift + 1, (2,), generator=gen).tolist()
         x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
         img = model.encode_image(x, normalize=True)
-        txt = model.encode_text(tokenizer(caps), normalize=True)
+        txt = model.encode_text(tokenizer(caps).to(device), normalize=True)
         loss = _contrastive_loss(img, txt, model.logit_scale.exp().clamp(max=100), caps)
         check_finite(loss, "tiny CLIP contrastive loss", step=step)
         opt.zero_grad()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["setup_job", "seed_everything", "package_versions"]
+__all__ = ["setup_job", "seed_everything", "gpu_numerics", "package_versions"]
 
 log = logging.getLogger("deepunfold")
 
@@ -30,10 +30,31 @@ def seed_everything(seed: int) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def gpu_numerics() -> None:
+    """Ask CUDA for full float32 precision and reproducible kernels (no effect on the CPU).
+
+    TF32 off for matrix products and cuDNN convolutions (on Ampere and later GPUs PyTorch
+    would otherwise round convolution inputs to 10 mantissa bits), cuDNN's benchmark mode off
+    and its deterministic algorithms on, and ``CUBLAS_WORKSPACE_CONFIG`` set so that cuBLAS
+    is deterministic under ``torch.use_deterministic_algorithms`` (it must be set before CUDA
+    starts, hence here, before any tensor reaches the GPU). Operations with no deterministic
+    CUDA kernel only warn (``warn_only=True`` in :func:`seed_everything`); docs/gpu.md says
+    which results can therefore differ from run to run on a GPU.
+    """
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
 def setup_job(log_path: str | Path | None, threads: int = 1, seed: int | None = None):
     """Send stderr and the ``deepunfold`` logger to ``log_path``; cap threads; seed.
 
-    Returns the package logger.
+    With PyTorch imported it also sets :func:`gpu_numerics` (which changes nothing on the
+    CPU). Returns the package logger.
     """
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +70,7 @@ def setup_job(log_path: str | Path | None, threads: int = 1, seed: int | None = 
         import torch
 
         torch.set_num_threads(threads)
+        gpu_numerics()
     if seed is not None:
         seed_everything(seed)
     return log

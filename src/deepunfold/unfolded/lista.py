@@ -423,6 +423,7 @@ def train_layerwise(
     cfg: TrainConfig,
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     progress: Callable | None = None,
+    device: str | torch.device = "cpu",
 ) -> TrainResult:
     """Train ``model`` layer by layer, in place (see the module docstring for the schedule).
 
@@ -436,7 +437,14 @@ def train_layerwise(
         test: optional held-out pairs for the per-layer table.
         progress: optional ``progress(message)`` called after every stage (e.g. a tqdm
             ``set_postfix_str`` or a logger).
+        device: where the model and the pairs are moved for training (the model stays there;
+            ``model.cpu()`` before saving). The batch order is drawn on the CPU on every
+            device; on the CPU (default) the arithmetic is exactly that of a call without it.
     """
+    model.to(device)
+    train, val = tuple(a.to(device) for a in train), tuple(a.to(device) for a in val)
+    if test is not None:
+        test = tuple(a.to(device) for a in test)
     x_tr, z_tr = train
     x_val, z_val = val
     if len(x_tr) < 1 or len(x_val) < 1:

@@ -406,6 +406,7 @@ def tune_untrained(
     lowrank_factors,
     sparse_factors,
     batch_size: int = 64,
+    device: str | torch.device = "cpu",
 ):
     r"""Grid search of ISTA-RPCA's :math:`(\lambda_L, \lambda_S)` for K untrained iterations.
 
@@ -413,8 +414,10 @@ def tune_untrained(
     value of the samples' matrices, :math:`\lambda_S` = factor x the root-mean-square of
     ``x``. Returns ``(lam_low, lam_sparse, grid)`` where ``grid`` lists every
     ``(lam_low, lam_sparse, loss)``; the network's thresholds are then
-    :math:`\mu_1 = t\lambda_L`, :math:`\mu_2 = t\lambda_S`.
+    :math:`\mu_1 = t\lambda_L`, :math:`\mu_2 = t\lambda_S`. ``device``: where the grid's
+    untrained networks run (the data are moved there; CPU by default).
     """
+    x, low, sparse = x.to(device), low.to(device), sparse.to(device)
     sigma1 = float(torch.linalg.matrix_norm(as_matrix(x, mode), ord=2).mean())
     rms = float(x.pow(2).mean().sqrt())
     grid = []
@@ -423,7 +426,7 @@ def tune_untrained(
             lam_l, lam_s = fl * sigma1, fs * rms
             model = UnfoldedRPCA(
                 n_layers, prox, mode, kernel_size, step, step * lam_l, step * lam_s
-            )
+            ).to(device)
             grid.append((lam_l, lam_s, _mean_loss(model, x, low, sparse, batch_size)))
     best = min(grid, key=lambda g: g[2])
     return best[0], best[1], grid
@@ -459,6 +462,7 @@ def train_unfolded(
     patience: int,
     seed: int,
     progress=None,
+    device: str | torch.device = "cpu",
 ):
     """Adam on :func:`rpca_loss` with early stopping on the validation loss.
 
@@ -467,9 +471,16 @@ def train_unfolded(
     the model is left with the best weights (possibly the initial ones). Batches are drawn
     from a generator seeded with ``seed``, so a run is reproducible.
 
+    ``device``: where the model and the data are moved for training (the model stays there;
+    move it back with ``model.cpu()`` before saving). The batch order is drawn on the CPU
+    either way, so the same samples make the same batches on every device. On the CPU
+    (default) the arithmetic is exactly that of a call without ``device``.
+
     Returns a list of per-epoch dicts (epoch, train_loss, val_loss, thresholds, best).
     """
-    xt, lt, st = train
+    model.to(device)
+    xt, lt, st = (a.to(device) for a in train)
+    val = tuple(a.to(device) for a in val)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -477,7 +488,7 @@ def train_unfolded(
         val_loss = _mean_loss(model, *val, batch_size)
         return dict(
             epoch=epoch, train_loss=train_loss, val_loss=val_loss,
-            thresholds=model.thresholds.detach().clone().numpy(),
+            thresholds=model.thresholds.detach().cpu().clone().numpy(),
         )  # fmt: skip
 
     history = [record(0, _mean_loss(model, xt, lt, st, batch_size))]
@@ -530,13 +541,13 @@ def layer_statistics(model: UnfoldedRPCA, x: torch.Tensor, batch_size: int = 64)
             [torch.linalg.svdvals(as_matrix(lo, model.mode)).sum(0) for lo, _ in layers]
         )
         sv_sum = sv if sv_sum is None else sv_sum + sv
-        zeros += torch.tensor([(s == 0).double().mean() * len(i) for _, s in layers])
+        zeros += torch.tensor([((s == 0).double().mean() * len(i)).cpu() for _, s in layers])
         groups += torch.tensor(
-            [(group_norms(s, model.mode) == 0).double().mean() * len(i) for _, s in layers]
+            [((group_norms(s, model.mode) == 0).double().mean() * len(i)).cpu() for _, s in layers]
         )
     n = len(x)
     return {
-        "singular_values": (sv_sum / n).numpy(),
+        "singular_values": (sv_sum / n).cpu().numpy(),
         "zero_fraction": (zeros / n).numpy(),
         "zero_group_fraction": (groups / n).numpy(),
     }
@@ -545,15 +556,19 @@ def layer_statistics(model: UnfoldedRPCA, x: torch.Tensor, batch_size: int = 64)
 def time_per_sample(fn, x: torch.Tensor, batch_size: int, repeats: int = 1) -> float:
     """Seconds per sample of ``fn(batch)`` over all of ``x`` in batches (best of ``repeats``).
 
-    One warm-up call on the first batch is not timed.
+    One warm-up call on the first batch is not timed. On a CUDA ``x`` the GPU is synchronised
+    before the clock is read, so the time covers the kernels, not just their launch.
     """
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     with torch.inference_mode():
         fn(x[:batch_size])
         best = math.inf
         for _ in range(repeats):
+            sync()
             start = time.perf_counter()
             for i in _batches(len(x), batch_size):
                 fn(x[i])
+            sync()
             best = min(best, time.perf_counter() - start)
     return best / len(x)
 

@@ -96,6 +96,8 @@ CLIP_EMBED_PARAMS = dict(
     test_fraction=CLIP["digits"]["test_fraction"],
     seed=config["seed"],
     batch_size=CLIP["batch_size"],
+    device=CLIP["embed_device"],
+    mixed_precision=CLIP["embed_mixed_precision"],
 )
 
 

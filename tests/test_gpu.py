@@ -1,0 +1,143 @@
+"""The ``device`` option of the library's trainers: the CPU path is the old one, bit for bit;
+CUDA agrees with the CPU within the tolerances of docs/gpu.md (those tests skip without a GPU).
+"""
+
+import io
+
+import pytest
+import torch
+
+from deepunfold.data.digits import load_sklearn_digits
+from deepunfold.data.moving_digits import make_moving_digits
+from deepunfold.data.sparse_signals import make_problem
+from deepunfold.unfolded.lista import TrainConfig, build_model, layer_metrics, train_layerwise
+from deepunfold.unfolded.rpca import (
+    UnfoldedRPCA,
+    as_samples,
+    layer_statistics,
+    predict,
+    train_unfolded,
+    tune_untrained,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+CFG = TrainConfig(batch_size=32, max_steps=20, val_every=10, patience=2, lr_decays=(0.2,))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return make_problem(
+        m=20, n=40, sparsity=0.9, noise_std=0.01, n_train=300, n_val=100, n_test=100, seed=3
+    )
+
+
+def _rpca_data(n, seed):
+    d = make_moving_digits(load_sklearn_digits(12, 8), n, n_frames=6, size=24, rank=2, seed=seed)
+    return tuple(as_samples(a, "frame") for a in (d.x, d.low_rank, d.sparse))
+
+
+def _bytes(state):
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def _lista(problem, name, **kw):
+    torch.manual_seed(0)
+    model = build_model(name, problem.A, 2, support_selection=name == "alista")
+    res = train_layerwise(model, problem.split("train"), problem.split("val"), CFG,
+                          test=problem.split("test"), **kw)  # fmt: skip
+    return model, res
+
+
+def _rpca(device=None):
+    train, val = _rpca_data(4, 0), _rpca_data(2, 1)
+    kw = {} if device is None else {"device": device}
+    lam_low, lam_sparse, grid = tune_untrained(
+        *val, prox="l1", mode="frame", n_layers=2, kernel_size=3, step=0.5,
+        lowrank_factors=[0.1, 0.3], sparse_factors=[0.5, 1.0], batch_size=5, **kw,
+    )  # fmt: skip
+    model = UnfoldedRPCA(2, "l1", "frame", 3, 0.5, 0.5 * lam_low, 0.5 * lam_sparse)
+    hist = train_unfolded(model, train, val, epochs=2, batch_size=5, lr=1e-2, patience=2, seed=0,
+                          **kw)  # fmt: skip
+    return model, hist, grid
+
+
+@pytest.mark.parametrize("name", ["lista", "lista_cp", "alista"])
+def test_lista_on_cpu_is_the_call_without_device(problem, name):
+    m1, r1 = _lista(problem, name)
+    m2, r2 = _lista(problem, name, device="cpu")
+    m3, _ = _lista(problem, name, device=torch.device("cpu"))
+    assert _bytes(m1.state_dict()) == _bytes(m2.state_dict()) == _bytes(m3.state_dict())
+    assert r1.history.equals(r2.history) and r1.layers.equals(r2.layers)
+
+
+def test_rpca_on_cpu_is_the_call_without_device():
+    m1, h1, g1 = _rpca()
+    m2, h2, g2 = _rpca("cpu")
+    assert _bytes(m1.checkpoint()) == _bytes(m2.checkpoint())
+    assert g1 == g2
+    for a, b in zip(h1, h2, strict=True):
+        assert a.keys() == b.keys()
+        assert all((a[k] == b[k]).all() if k == "thresholds" else a[k] == b[k] for k in a)
+
+
+def _rel(a, b):
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    return float((a - b).norm() / b.norm().clamp_min(1e-300))
+
+
+@cuda
+@pytest.mark.parametrize("name", ["lista", "lista_cp", "alista"])
+def test_lista_cuda_agrees_with_cpu(problem, name):
+    """docs/gpu.md: weights within 1e-3 relative, per-layer test NMSE within 0.05 dB."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    cpu, r_cpu = _lista(problem, name, device="cpu")
+    gpu, r_gpu = _lista(problem, name, device="cuda")
+    assert next(gpu.parameters()).is_cuda
+    gpu.cpu()
+    for k, v in cpu.state_dict().items():
+        assert _rel(gpu.state_dict()[k], v) < 1e-3, k
+    diff = (r_cpu.layers.test_nmse_db - r_gpu.layers.test_nmse_db).abs().max()
+    assert diff < 0.05
+    x, z = problem.split("test")
+    a = layer_metrics(cpu, x, z)
+    b = layer_metrics(gpu.cuda(), x.cuda(), z.cuda())
+    assert (a.nmse_db - b.nmse_db).abs().max() < 0.05
+
+
+@cuda
+def test_rpca_cuda_agrees_with_cpu():
+    """docs/gpu.md: thresholds within 1e-3 relative, validation loss within 1e-3 relative."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    cpu, h_cpu, _ = _rpca("cpu")
+    gpu, h_gpu, _ = _rpca("cuda")
+    assert _rel(gpu.thresholds, cpu.thresholds) < 1e-3
+    assert abs(h_gpu[-1]["val_loss"] / h_cpu[-1]["val_loss"] - 1) < 1e-3
+    x = _rpca_data(2, 2)[0]
+    low_c, sparse_c = predict(cpu, x, 5)
+    low_g, sparse_g = predict(gpu, x.cuda(), 5)
+    assert _rel(low_g, low_c) < 1e-3 and _rel(sparse_g, sparse_c) < 1e-3
+    stats = layer_statistics(gpu, x.cuda(), 5)
+    assert stats["singular_values"].shape == layer_statistics(cpu, x, 5)["singular_values"].shape
+
+
+def test_manifest_records_the_device_each_job_logged(tmp_path, monkeypatch):
+    from deepunfold.pipeline.device import resolve_device
+    from deepunfold.pipeline.jobs import setup_job
+    from deepunfold.pipeline.manifest import build_manifest
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stderr", __import__("sys").stderr)  # setup_job replaces it
+    log = setup_job("logs/lista/a/train.log")
+    resolve_device("cpu", key="lista.device", log=log)
+    log.handlers[0].flush()
+    setup_job("logs/robust/estimates.log").info("no device here; device cpu")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/t.tsv").write_text("a\n")
+    m = build_manifest(["results/t.tsv"], {}, logs="logs")
+    assert m["devices"] == {"logs/lista/a/train.log": "cpu (CPU; lista.device = 'cpu')"}
+    assert "devices" not in build_manifest(["results/t.tsv"], {})
