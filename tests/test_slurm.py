@@ -76,7 +76,7 @@ def test_profile_requests_gpus_for_gpu_rules_and_switches_off(wf, monkeypatch):
     out = _profile_dry_run(wf, monkeypatch, {}, *targets)
     on = _resources(out, "multilayer_train")  # default: 1 GPU
     assert on["gpu"] == "1"
-    assert on["mem_mb"] == "8000" and on["runtime"] == "240"  # the rule's own values win
+    assert on["mem_mb"] == "8000" and on["runtime"] == "720"  # the rule's own values win
     assert "slurm_account" not in on and "slurm_partition" not in on
     # a training rule with a device key asks for one; a rule that trains nothing does not
     assert _resources(out, "lista_train")["gpu"] == "1"

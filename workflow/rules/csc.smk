@@ -24,7 +24,7 @@ rule csc_train:
     threads: CSC["train"]["threads"]
     resources:
         mem_mb=16000,
-        runtime=720,
+        runtime=1440,  # ~29 core-hours on 4 threads (docs/gpu.md)
     params:
         data=csc_data(),
         model=CSC["model"],
@@ -120,7 +120,7 @@ rule csc_rescsc_train:
     threads: 1
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=1200,  # k = 4: ~13.4 core-hours on the CPU (docs/gpu.md)
     params:
         data=csc_data(),
         network=csc_res_params(),

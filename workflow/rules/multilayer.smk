@@ -115,7 +115,7 @@ rule multilayer_train:
     threads: 1
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=720,  # k = 6: ~7.4 core-hours on the CPU (docs/gpu.md)
     params:
         network=multilayer_network_params(),
         mnist_root="resources/mnist",
