@@ -2,7 +2,9 @@
 CUDA agrees with the CPU within the tolerances of docs/gpu.md (those tests skip without a GPU).
 """
 
+import copy
 import io
+import sys
 
 import pytest
 import torch
@@ -131,7 +133,7 @@ def test_manifest_records_the_device_each_job_logged(tmp_path, monkeypatch):
     from deepunfold.pipeline.manifest import build_manifest
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("sys.stderr", __import__("sys").stderr)  # setup_job replaces it
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # setup_job replaces it
     log = setup_job("logs/lista/a/train.log")
     resolve_device("cpu", key="lista.device", log=log)
     log.handlers[0].flush()
@@ -141,3 +143,58 @@ def test_manifest_records_the_device_each_job_logged(tmp_path, monkeypatch):
     m = build_manifest(["results/t.tsv"], {}, logs="logs")
     assert m["devices"] == {"logs/lista/a/train.log": "cpu (CPU; lista.device = 'cpu')"}
     assert "devices" not in build_manifest(["results/t.tsv"], {})
+
+
+def _tinyclip():
+    from deepunfold.clip.embed import load_model
+    from deepunfold.clip.tinyclip import TINYCLIP_NAME, DigitImages, tinyclip_config
+    from deepunfold.data.digits import digit_images_split
+
+    model, pre, tok = load_model(TINYCLIP_NAME, None, model_config=tinyclip_config())
+    images, labels, idx, _ = digit_images_split(0.33, 0)
+    idx = idx[:64]
+    data = DigitImages(images[idx], labels[idx], pre)
+    x = torch.stack([data[i][0] for i in range(len(data))])
+    return model, tok, x, images[idx], labels[idx]
+
+
+def test_tinyclip_and_embedding_on_cpu_are_the_calls_without_device():
+    from deepunfold.clip.embed import encode_images, encode_texts
+    from deepunfold.clip.tinyclip import train_tinyclip
+
+    model, tok, x, raw, labels = _tinyclip()
+    runs = []
+    for kw in ({}, {"device": "cpu"}):
+        m = copy.deepcopy(model)
+        losses = train_tinyclip(m, tok, x, raw, labels, steps=3, batch_size=16, seed=0, **kw)
+        runs.append((_bytes(m.state_dict()), losses))
+    assert runs[0] == runs[1]
+    data = torch.utils.data.TensorDataset(x[:20], torch.zeros(20, dtype=torch.long))
+    a, la = encode_images(model, data, batch_size=8)
+    # mixed precision is CUDA-only: on the CPU the embeddings stay exactly float32
+    b, lb = encode_images(model, data, batch_size=8, device="cpu", mixed_precision=True)
+    assert a.tobytes() == b.tobytes() and (la == lb).all()
+    ta = encode_texts(model, tok, ["a 3", "the digit 7"], batch_size=1)
+    tb = encode_texts(model, tok, ["a 3", "the digit 7"], batch_size=1, device="cpu",
+                      mixed_precision=True)  # fmt: skip
+    assert ta.tobytes() == tb.tobytes()
+
+
+@cuda
+def test_tinyclip_and_embedding_cuda_agree_with_cpu():
+    """docs/gpu.md: float32 embeddings within 1e-4 (cosine above 0.9999), losses within 1e-3."""
+    from deepunfold.clip.embed import encode_images
+    from deepunfold.clip.tinyclip import train_tinyclip
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    model, tok, x, raw, labels = _tinyclip()
+    m_cpu, m_gpu = copy.deepcopy(model), copy.deepcopy(model)
+    l_cpu = train_tinyclip(m_cpu, tok, x, raw, labels, steps=3, batch_size=16, seed=0)
+    l_gpu = train_tinyclip(m_gpu, tok, x, raw, labels, steps=3, batch_size=16, seed=0,
+                           device="cuda")  # fmt: skip
+    assert max(abs(a / b - 1) for a, b in zip(l_gpu, l_cpu, strict=True)) < 1e-3
+    data = torch.utils.data.TensorDataset(x[:20], torch.zeros(20, dtype=torch.long))
+    a, _ = encode_images(model, data, batch_size=8)
+    b, _ = encode_images(model.cuda(), data, batch_size=8, device="cuda")
+    assert (torch.from_numpy(a) * torch.from_numpy(b)).sum(-1).min() > 0.9999

@@ -20,6 +20,10 @@ def test_demo_builds_manifest(demo_run):
         assert f.stat().st_size == entry["bytes"] > 0
     assert manifest["config"]["run_label"] == "offline demo"
     assert "torch" in manifest["versions"]
+    # the device of every PyTorch job, from its log's "device: " line (docs/gpu.md)
+    devices = manifest["devices"]
+    assert any(p.startswith("logs/lista/") for p in devices), sorted(devices)
+    assert all(v.startswith(("cpu (", "cuda (")) for v in devices.values()), devices
     est = (wd / "results/robust/estimates.tsv").read_text()
     assert "l2\t1.833333333" in est
 
