@@ -191,9 +191,10 @@ def pcp(
     mu_bar = mu * 1e7
     normx = torch.linalg.matrix_norm(x).clamp_min(1e-300)
     low, sparse = torch.zeros_like(x), torch.zeros_like(x)
-    iterations = torch.zeros(b, dtype=torch.long)
-    residual = torch.full((b,), float("inf"), dtype=x.dtype)
-    active = torch.arange(b)
+    # on the device of x (any device; the pipeline's rpca_pcp runs it on one CPU thread)
+    iterations = torch.zeros(b, dtype=torch.long, device=x.device)
+    residual = torch.full((b,), float("inf"), dtype=x.dtype, device=x.device)
+    active = torch.arange(b, device=x.device)
     for _ in range(max_iter):
         xa, ya, sa, mua = x[active], y[active], sparse[active], mu[active]
         inv = (1.0 / mua)[:, None, None]
