@@ -18,6 +18,9 @@ def tiny(wd, unfoldings=(0, 1), epochs=1):
         "multilayer:\n  network:\n"
         f"    unfoldings: {list(unfoldings)}\n    epochs: {epochs}\n"
         "    repeats: 1\n    channels: [4, 8, 8]\n"
+        # scikit-learn's 8x8 digits and a 3x3 network: seconds, and a countable size
+        "    dataset: digits\n    kernel_sizes: [3, 3, 3]\n    strides: [1, 2, 2]\n"
+        "    paddings: [1, 1, 1]\n"
     )
     return ("--cores", "2", "--configfile", "config/demo.yaml", override.name)
 

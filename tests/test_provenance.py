@@ -176,7 +176,9 @@ def _importers(module_file: str) -> list[str]:
     return sorted(
         rule
         for rule, script in rule_scripts().items()
-        if module_file in script_sources(SCRIPTS / script, relative_to=ROOT)
+        # downloads fetch external data that no library edit changes: they carry no code
+        if not rule.startswith("download_")
+        and module_file in script_sources(SCRIPTS / script, relative_to=ROOT)
     )
 
 
