@@ -57,7 +57,7 @@ from torch import nn
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.multilayer import ml_ista_step
 from deepunfold.solvers.proximal_gradient import Momentum, power_iteration
-from deepunfold.train.loop import check_finite
+from deepunfold.train.loop import EarlyStopping, check_finite
 from deepunfold.unfolded.mlista import MLISTANet
 
 __all__ = [
@@ -515,7 +515,9 @@ def train_image_classifier(
     steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(seed)
-    history, best, best_state, start = [], (-1.0, 0), None, time.perf_counter()
+    history, best_epoch, start = [], 0, time.perf_counter()
+    # the best validation accuracy (as the loss -accuracy) keeps its weights; no early stop
+    keeper = EarlyStopping(model, initial_loss=math.inf, patience=epochs + 1)
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(data.y_train), generator=gen)
@@ -539,13 +541,12 @@ def train_image_classifier(
         if log is not None:
             log.info("epoch %d: train loss %.4f, val accuracy %.4f", epoch,
                      history[-1]["train_loss"], val_acc)  # fmt: skip
-        if val_acc > best[0]:
-            best = (val_acc, epoch)
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+        if keeper.update(-val_acc):
+            best_epoch = epoch
+    keeper.restore()
     model.eval()
     test_acc, _ = accuracy(model, data.x_test, data.y_test)
-    return TrainResult(best[0], test_acc, best[1], history, time.perf_counter() - start)
+    return TrainResult(-keeper.best, test_acc, best_epoch, history, time.perf_counter() - start)
 
 
 # ----- Res-CSC -----------------------------------------------------------------------------
