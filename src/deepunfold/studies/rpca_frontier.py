@@ -52,6 +52,21 @@ def _batched(fn, x: torch.Tensor, batch_size: int):
     return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
+def _ladder(method: str, iterations: Sequence[int], mode: str, batch_size: int, solve,
+            dtype) -> list[Point]:  # fmt: skip
+    """One point per iteration budget ``k`` of a classical solver on the arrangement's
+    matrices: ``solve(matrices, k)`` returns the low-rank and sparse matrices."""
+
+    def make(k):
+        def one(xb):
+            low, sparse = solve(as_matrix(xb, mode).to(dtype), k)
+            return from_matrix(low, mode, xb.shape), from_matrix(sparse, mode, xb.shape)
+
+        return lambda x: _batched(one, x, batch_size)
+
+    return [Point(method, f"iter={k}", make(k)) for k in iterations]
+
+
 def pcp_points(
     iterations: Sequence[int],
     mode: str,
@@ -62,20 +77,11 @@ def pcp_points(
 ) -> list[Point]:
     """PCP stopped after each of ``iterations`` (or earlier at ``tol``), in ``dtype``."""
 
-    def make(k):
-        def run(x):
-            def one(xb):
-                res = pcp(as_matrix(xb, mode).to(dtype), tol=tol, max_iter=k, svt_method=svt_method)
-                return (
-                    from_matrix(res.low_rank, mode, xb.shape),
-                    from_matrix(res.sparse, mode, xb.shape),
-                )
+    def solve(m, k):
+        res = pcp(m, tol=tol, max_iter=k, svt_method=svt_method)
+        return res.low_rank, res.sparse
 
-            return _batched(one, x, batch_size)
-
-        return run
-
-    return [Point("PCP (inexact ALM)", f"iter={k}", make(k)) for k in iterations]
+    return _ladder("PCP (inexact ALM)", iterations, mode, batch_size, solve, dtype)
 
 
 def accaltproj_points(
@@ -88,20 +94,11 @@ def accaltproj_points(
 ) -> list[Point]:
     """AccAltProj with the true ``rank`` after each of ``iterations`` (0: initialisation)."""
 
-    def make(k):
-        def run(x):
-            def one(xb):
-                res = accaltproj(as_matrix(xb, mode).to(dtype), rank=rank, tol=tol, max_iter=k)
-                return (
-                    from_matrix(res.low, mode, xb.shape),
-                    from_matrix(res.sparse, mode, xb.shape),
-                )
+    def solve(m, k):
+        res = accaltproj(m, rank=rank, tol=tol, max_iter=k)
+        return res.low, res.sparse
 
-            return _batched(one, x, batch_size)
-
-        return run
-
-    return [Point("AccAltProj (true rank)", f"iter={k}", make(k)) for k in iterations]
+    return _ladder("AccAltProj (true rank)", iterations, mode, batch_size, solve, dtype)
 
 
 def model_points(models: dict[int, UnfoldedRPCA], method: str, batch_size: int) -> list[Point]:
