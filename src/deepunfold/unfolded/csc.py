@@ -366,15 +366,14 @@ class ImageData:
 
 
 def _split(n: int, fractions: Sequence[float], labels: np.ndarray, seed: int):
-    from sklearn.model_selection import train_test_split
+    """Train/val/test indices: the test share first, then validation out of the rest, each
+    stratified by class (:func:`deepunfold.data.digits.stratified_split`)."""
+    from deepunfold.data.digits import stratified_split
 
-    idx = np.arange(n)
-    rest, test = train_test_split(idx, test_size=fractions[1], random_state=seed,
-                                  stratify=labels)  # fmt: skip
+    rest, test = stratified_split(labels[:n], fractions[1], seed)
     val_share = fractions[0] / (1 - fractions[1])
-    train, val = train_test_split(rest, test_size=val_share, random_state=seed,
-                                  stratify=labels[rest])  # fmt: skip
-    return train, val, test
+    train, val = stratified_split(labels[rest], val_share, seed)
+    return rest[train], rest[val], test
 
 
 def load_digit_images(
