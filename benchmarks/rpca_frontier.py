@@ -25,12 +25,11 @@ import torch
 from deepunfold.data.moving_digits import load_split
 from deepunfold.pipeline.config import resolve_config
 from deepunfold.studies.rpca_frontier import (
-    accaltproj_points,
+    LEARNED,
     budget_table,
     describe,
     measure,
-    model_points,
-    pcp_points,
+    study_points,
 )
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
 
@@ -69,15 +68,14 @@ def main():
                        for k in f["depths"]}
                 for kind in ("model", "untrained")
             }  # fmt: skip
-            points = (
-                model_points(models["model"], "learned unfolded RPCA", batch)
-                + model_points(models["untrained"], "untrained ISTA-RPCA", batch)
-                + pcp_points(f["pcp_iterations"], mode, batch, tol=c["pcp"]["tol"],
-                             svt_method=c["pcp"]["svt"])
-                + accaltproj_points(f["accaltproj_iterations"], c["data"]["rank"], mode, batch)
+            points = study_points(
+                models["model"], models["untrained"], mode, batch,
+                pcp_iterations=f["pcp_iterations"],
+                accaltproj_iterations=f["accaltproj_iterations"], rank=c["data"]["rank"],
+                pcp_tol=c["pcp"]["tol"], svt_method=c["pcp"]["svt"],
             )  # fmt: skip
             table = measure(points, x, low, sparse, repeats=args.repeats)
-            reference = ("learned unfolded RPCA", f"K={main_depth}")
+            reference = (LEARNED, f"K={main_depth}")
             budgets = budget_table(table, reference)
             print(f"\n== {mode} / {prox} ==")
             print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -12,12 +12,12 @@ from deepunfold.figures.rpca_frontier import plot_frontier
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.studies.rpca_frontier import (
-    accaltproj_points,
+    LEARNED,
+    UNTRAINED,
     budget_table,
     describe,
     measure,
-    model_points,
-    pcp_points,
+    study_points,
 )
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
 
@@ -29,18 +29,16 @@ batch = p.batch_size[mode]
 
 test = load_split(snakemake.input.test)
 x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
-LEARNED, UNTRAINED = "learned unfolded RPCA", "untrained ISTA-RPCA"
 checkpoints = {LEARNED: snakemake.input.learned, UNTRAINED: snakemake.input.untrained}
 models = {
     kind: {k: UnfoldedRPCA.from_checkpoint(c) for k, c in zip(f["depths"], paths, strict=True)}
     for kind, paths in checkpoints.items()
 }
-points = (
-    model_points(models[LEARNED], LEARNED, batch)
-    + model_points(models[UNTRAINED], UNTRAINED, batch)
-    + pcp_points(f["pcp_iterations"], mode, batch, tol=p.pcp["tol"], svt_method=p.pcp["svt"])
-    + accaltproj_points(f["accaltproj_iterations"], p.rank, mode, batch)
-)
+points = study_points(
+    models[LEARNED], models[UNTRAINED], mode, batch, pcp_iterations=f["pcp_iterations"],
+    accaltproj_iterations=f["accaltproj_iterations"], rank=p.rank, pcp_tol=p.pcp["tol"],
+    svt_method=p.pcp["svt"],
+)  # fmt: skip
 log.info("%d points on %d test samples, %d timing rounds", len(points), len(x), f["repeats"])
 table = measure(points, x, low, sparse, repeats=f["repeats"], progress=log.info)
 reference = (LEARNED, f"K={p.reference_depth}")

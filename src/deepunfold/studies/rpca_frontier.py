@@ -111,6 +111,23 @@ def model_points(models: dict[int, UnfoldedRPCA], method: str, batch_size: int) 
     return [Point(method, f"K={k}", make(models[k])) for k in sorted(models)]
 
 
+LEARNED, UNTRAINED = "learned unfolded RPCA", "untrained ISTA-RPCA"
+
+
+def study_points(learned: dict[int, UnfoldedRPCA], untrained: dict[int, UnfoldedRPCA],
+                 mode: str, batch_size: int, *, pcp_iterations: Sequence[int],
+                 accaltproj_iterations: Sequence[int], rank: int, pcp_tol: float = 1e-7,
+                 svt_method: str = "gram") -> list[Point]:  # fmt: skip
+    """Every point of the frontier study: the learned and untrained models per depth
+    ({K: model}), PCP's and AccAltProj's (given ``rank``) iteration ladders."""
+    return (
+        model_points(learned, LEARNED, batch_size)
+        + model_points(untrained, UNTRAINED, batch_size)
+        + pcp_points(pcp_iterations, mode, batch_size, tol=pcp_tol, svt_method=svt_method)
+        + accaltproj_points(accaltproj_iterations, rank, mode, batch_size)
+    )
+
+
 def measure(
     points: Sequence[Point],
     x: torch.Tensor,
