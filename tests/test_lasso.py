@@ -77,17 +77,20 @@ def _sklearn_objective(z, A, lam, nonneg):
     return objective(z, A, torch.stack(out), lam), torch.tensor(gaps, dtype=torch.float64)
 
 
+@pytest.mark.parametrize("method", ["compiled", "batched"])
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("nonneg", [False, True])
-def test_matches_sklearn_on_every_family(family, shape, nonneg):
+def test_matches_sklearn_on_every_family(family, shape, nonneg, method):
+    """Both implementations (the CPU's compiled kernels, the batched torch path of other
+    devices) against scikit-learn on every dictionary family and shape."""
     d, n = shape
     A = dictionary(family, d, n, seed=hash((family, shape)) % 1000)
     z = signals(d, 4)
     lam_max = float((2 * z @ A).abs().max())
     for frac in (0.5, 0.05, 0.005):
         lam = frac * lam_max
-        w, info = lasso_active_set(z, A, lam, nonneg=nonneg)
+        w, info = lasso_active_set(z, A, lam, nonneg=nonneg, method=method)
         assert info["unconverged"] == 0
         assert float(kkt_violation(z, A, w, lam, nonneg).max()) <= TOL * lam
         if nonneg:
@@ -154,11 +157,18 @@ def test_unconverged_is_an_error_unless_a_budget_was_asked(monkeypatch):
     broken = lambda prob, c: torch.zeros_like(c)  # noqa: E731  a fallback that fails
     monkeypatch.setattr(lasso_mod, "_homotopy_rows", broken)
     monkeypatch.setattr(lasso_mod, "_polish", lambda *a, **k: None)
-    with pytest.raises(LassoNotConverged, match="above the KKT tolerance"):
-        lasso_active_set(z, A, 0.05, max_rounds=0)
-    with pytest.warns(RuntimeWarning, match="above the KKT tolerance"):
-        w, info = lasso_active_set(z, A, 0.05, max_rounds=0, on_unconverged="warn")
-    assert info["unconverged"] == 3 and info["max_kkt"] > 1e-3
+    # the compiled path, with kernels that return zero codes
+    monkeypatch.setattr(
+        lasso_mod, "_solve_chunk_compiled", lambda prob, zc, c, info: broken(prob, c)
+    )
+    for method in ("batched", "compiled"):
+        with pytest.raises(LassoNotConverged, match="above the KKT tolerance"):
+            lasso_active_set(z, A, 0.05, max_rounds=0, method=method)
+        with pytest.warns(RuntimeWarning, match="above the KKT tolerance"):
+            w, info = lasso_active_set(
+                z, A, 0.05, max_rounds=0, on_unconverged="warn", method=method
+            )
+        assert info["unconverged"] == 3 and info["max_kkt"] > 1e-3
 
 
 def test_zero_codes_above_lambda_max():
@@ -195,7 +205,8 @@ def test_bad_input_is_a_clear_value_error(make, match):
             sparse_code(*args, solver=solver)
 
 
-def test_threads_give_the_same_codes_near_the_rank():
+@pytest.mark.parametrize("method", ["compiled", "batched"])
+def test_threads_give_the_same_codes_near_the_rank(method):
     """Supports near the rank (the benchmark instance at lambda 0.01, ~400 non-zeros in 512
     dimensions) with 1, 2 and 4 threads: with 5209907 torch's threaded batched LU crashed
     here ("Pivots given to lu_solve must all be greater or equal to 1")."""
@@ -208,7 +219,7 @@ def test_threads_give_the_same_codes_near_the_rank():
         results = {}
         for t in (1, 2, 4):
             torch.set_num_threads(t)
-            w, info = lasso_active_set(z, A, lam)
+            w, info = lasso_active_set(z, A, lam, method=method)
             assert torch.get_num_threads() == t  # restored after the solve
             assert info["unconverged"] == 0
             results[t] = objective(z, A, w, lam)
@@ -216,7 +227,57 @@ def test_threads_give_the_same_codes_near_the_rank():
             assert float((w != 0).sum(-1).double().mean()) > 350
         for t in (2, 4):
             assert float(((results[t] - results[1]).abs() / results[1]).max()) <= 1e-12
-        w, info = lasso_active_set(z, A, lam, nonneg=True, threads=3)
+        w, info = lasso_active_set(z, A, lam, nonneg=True, threads=3, method=method)
         assert float(kkt_violation(z, A, w, lam, True).max()) <= TOL * lam
     finally:
         torch.set_num_threads(before)
+
+
+def test_compiled_and_batched_agree_on_random_families():
+    """Random draws over families, shapes and lambdas: the compiled kernels and the batched
+    path reach the same objective (both exact), plain and non-negative."""
+    rng = np.random.default_rng(2026)
+    for trial in range(12):
+        family = FAMILIES[trial % len(FAMILIES)]
+        d = int(rng.integers(8, 60))
+        n = int(rng.integers(5, 200))
+        A = dictionary(family, d, n, seed=int(rng.integers(1 << 30)))
+        z = signals(d, 6, seed=int(rng.integers(1 << 30)))
+        nonneg = bool(trial % 2)
+        lam = float(rng.choice([0.3, 0.03, 0.003])) * float((2 * z @ A).abs().max())
+        w1, _ = lasso_active_set(z, A, lam, nonneg=nonneg, method="compiled")
+        w2, _ = lasso_active_set(z, A, lam, nonneg=nonneg, method="batched")
+        f1, f2 = objective(z, A, w1, lam), objective(z, A, w2, lam)
+        assert float(((f1 - f2).abs() / f2).max()) <= 1e-11, (trial, family, d, n)
+
+
+def test_pivot_swaps_an_atom_in_at_full_rank():
+    """Supports at the rank: every violator lies in the span of the support, so it can only
+    enter by a swap (``_pivot``); without it the active set gave up on these signals."""
+    from deepunfold.solvers import _lasso_kernels as kernels
+
+    A = dictionary("near_duplicate", 40, 120, seed=7)
+    z = signals(40, 4)
+    lam = 0.005 * float((2 * z @ A).abs().max())
+    G, C = (A.T @ A).numpy(), (z @ A).numpy()
+    W, stats = kernels.solve_rows(
+        G,
+        C,
+        lam / 2,
+        nonneg=False,
+        tol=1e-9,
+        max_rounds=200,
+        enter_min=16,
+        max_steps=5000,
+        kmax=40,
+    )
+    assert stats[kernels.FALLBACK] == 0
+    assert float(kkt_violation(z, A, torch.from_numpy(W), lam).max()) <= TOL * lam
+    assert int((W != 0).sum(1).max()) >= 39
+
+
+def test_method_is_checked():
+    A = dictionary("gaussian", 10, 20)
+    z = signals(10, 2)
+    with pytest.raises(ValueError, match="method must be"):
+        lasso_active_set(z, A, 0.1, method="fast")

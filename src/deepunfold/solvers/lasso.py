@@ -502,6 +502,7 @@ class _Options:
     stall_rounds: int
     sub_batch: int
     enter_bulk: int
+    enter_growth: float
     stage_float32: bool
 
 
@@ -528,6 +529,16 @@ class _Problem:
     def M32(self) -> torch.Tensor:
         eye = torch.eye(self.G.shape[0], dtype=self.G.dtype, device=self.G.device)
         return (eye - self.step * self.G).to(torch.float32)
+
+    @property
+    def kmax(self) -> int:
+        """The most atoms a support can hold (the rank of ``A`` is at most this)."""
+        return min(self.A.shape)
+
+    @cached_property
+    def G64(self) -> np.ndarray:
+        """The Gram matrix as a C-contiguous float64 NumPy array (compiled path)."""
+        return np.ascontiguousarray(self.G.detach().cpu().numpy(), dtype=np.float64)
 
     @cached_property
     def rank(self) -> int:
@@ -765,6 +776,29 @@ def _solve_chunk(prob: _Problem, zc, c, info) -> torch.Tensor:
     return st.w
 
 
+def _solve_chunk_compiled(prob: _Problem, zc, c, info) -> torch.Tensor:
+    """:func:`lasso_active_set` on one chunk by the compiled per-signal kernels (CPU)."""
+    from deepunfold.solvers import _lasso_kernels as kernels
+
+    o = prob.opts
+    W, stats = kernels.solve_rows(
+        prob.G64,
+        c.detach().numpy(),
+        prob.lam / 2.0,
+        nonneg=prob.nonneg,
+        tol=o.tol,
+        max_rounds=o.max_rounds,
+        enter_min=o.enter_bulk,
+        growth=o.enter_growth,
+        max_steps=10 * prob.G64.shape[0] + 100,
+        kmax=prob.kmax,
+    )
+    info["rounds"] += int(stats[kernels.ROUNDS])
+    info["removed"] += int(stats[kernels.REMOVED])
+    info["homotopy"] += int(stats[kernels.FALLBACK])
+    return torch.from_numpy(W)
+
+
 def _polish(prob: _Problem, st: _Signals, todo, info, rounds: int = 10) -> None:
     """Feature-sign rounds at ``lam`` from the homotopy's codes for the signals ``todo``
     still above the tolerance: the homotopy keeps nearly dependent atoms (1 - cos below
@@ -783,11 +817,14 @@ def _polish(prob: _Problem, st: _Signals, todo, info, rounds: int = 10) -> None:
 
 def _homotopy_rows(prob: _Problem, c) -> torch.Tensor:
     """:func:`lasso_homotopy` for each row of ``c`` (on the CPU, in float64)."""
+    from deepunfold.solvers import _lasso_kernels as kernels
+
     G = prob.G.double().cpu().numpy()
-    out = np.stack(
-        [lasso_homotopy(G, row, prob.lam, nonneg=prob.nonneg) for row in c.double().cpu().numpy()]
+    C = c.double().cpu().numpy()
+    W, _ = kernels.lars_rows(
+        G, C, prob.lam / 2.0, nonneg=prob.nonneg, max_steps=10 * G.shape[0] + 100, kmax=prob.kmax
     )
-    return torch.from_numpy(out).to(c.device, c.dtype)
+    return torch.from_numpy(W).to(c.device, c.dtype)
 
 
 def lasso_homotopy(
@@ -803,11 +840,12 @@ def lasso_homotopy(
     :math:`w_S(\mu) = G_{SS}^{-1}(c_S - \mu s)` is linear in :math:`\mu`, and the next kink is
     the first atom whose correlation :math:`|c_j - G_j w|` reaches :math:`\mu` (it enters) or
     the first active coefficient that reaches zero (it leaves). :math:`G_{SS}` is held as a
-    Cholesky factor updated by one row per entering atom (refactorised when one leaves). An
-    atom whose column would make :math:`G_{SS}` singular (it lies in the span of the active
-    ones: an exact duplicate, say) is kept out; its correlation then stays tied at
-    :math:`\mu` along the segment, so the conditions hold for it, and it is considered again
-    after the next removal. The final coefficients are solved once more on the support.
+    Cholesky factor with one row added per entering atom and one removed (Givens rotations)
+    per leaving atom. An atom whose column would make :math:`G_{SS}` singular (it lies in the
+    span of the active ones: an exact duplicate, say) is kept out; its correlation then stays
+    tied at :math:`\mu` along the segment, so the conditions hold for it, and it is
+    considered again after the next removal. The final coefficients are solved once more on
+    the support. Compiled (:mod:`deepunfold.solvers._lasso_kernels`).
 
     Args:
         G: ``(c, c)`` Gram matrix (float64).
@@ -819,92 +857,19 @@ def lasso_homotopy(
     Returns:
         ``(c,)`` float64 code.
     """
-    from scipy.linalg import cho_solve, cholesky, solve_triangular
+    from deepunfold.solvers import _lasso_kernels as kernels
 
-    n = c.shape[0]
-    target = lam / 2.0
-    rho = np.array(c, dtype=np.float64)  # c - G w
-    w = np.zeros(n)
-    score = rho if nonneg else np.abs(rho)
-    j = int(np.argmax(score))
-    mu = float(score[j])
-    if mu <= target:
-        return w
-    diag = np.diag(G)
-    active: list[int] = []
-    signs: list[float] = []
-    in_set = np.zeros(n, dtype=bool)
-    skip = np.zeros(n, dtype=bool)  # degenerate atoms, kept out until the next removal
-    barred = -1  # the atom that just left does not re-enter at the same kink
-    L = np.zeros((0, 0))
-    eps = 1e-10
-
-    def add(j: int, sign: float) -> bool:  # append atom j to the factor; False if degenerate
-        nonlocal L
-        p = len(active)
-        y = solve_triangular(L, G[active, j], lower=True) if p else np.zeros(0)
-        d2 = diag[j] - y @ y
-        if d2 <= eps * diag[j]:
-            return False
-        Ln = np.zeros((p + 1, p + 1))
-        Ln[:p, :p], Ln[p, :p], Ln[p, p] = L, y, math.sqrt(d2)
-        L = Ln
-        active.append(j)
-        signs.append(sign)
-        in_set[j] = True
-        return True
-
-    add(j, 1.0 if nonneg else float(np.sign(rho[j])))
-    for _ in range(max_steps or 10 * n + 100):
-        s = np.asarray(signs)
-        u = cho_solve((L, True), s)  # dw_S / d(-mu)
-        a = G[:, active] @ u  # d(c - G w) / d(-mu); a_S = s
-        free = ~in_set & ~skip
-        if barred >= 0:
-            free[barred] = False
-        with np.errstate(divide="ignore", invalid="ignore"):
-            up = np.where(free & (1.0 - a > 1e-12), (mu - rho) / (1.0 - a), np.inf)
-            down = (
-                np.full(n, np.inf)
-                if nonneg
-                else np.where(free & (1.0 + a > 1e-12), (mu + rho) / (1.0 + a), np.inf)
-            )
-            wS = w[active]
-            cross = np.where(wS * u < 0, -wS / u, np.inf)
-        up, down = np.maximum(up, 0.0), np.maximum(down, 0.0)
-        j_up, j_down, k = int(np.argmin(up)), int(np.argmin(down)), int(np.argmin(cross))
-        d_end = mu - target
-        d = min(up[j_up], down[j_down], cross[k], d_end)
-        w[active] = wS + d * u
-        rho -= d * a
-        mu -= d
-        if d == d_end:
-            break
-        if cross[k] == d:  # an active coefficient reaches zero: it leaves
-            gone = active.pop(k)
-            signs.pop(k)
-            in_set[gone] = False
-            w[gone] = 0.0
-            skip[:] = False
-            barred = gone
-            L = cholesky(G[np.ix_(active, active)], lower=True) if active else np.zeros((0, 0))
-            if not active:  # all left: restart from the largest correlation
-                score = rho if nonneg else np.abs(rho)
-                j = int(np.argmax(np.where(skip, -np.inf, score)))
-                add(j, 1.0 if nonneg else float(np.sign(rho[j])))
-        else:
-            barred = -1
-            j, sign = (j_up, 1.0) if up[j_up] <= down[j_down] else (j_down, -1.0)
-            if not add(j, sign):
-                skip[j] = True
-    # the final coefficients once more from the support and signs (no drift)
-    if active:
-        s = np.asarray(signs)
-        wS = cho_solve((L, True), c[active] - target * s)
-        if np.all(np.sign(wS) == s):
-            w[:] = 0.0
-            w[active] = wS
-    return w
+    G = np.asarray(G, dtype=np.float64)
+    n = G.shape[0]
+    W, _ = kernels.lars_rows(
+        G,
+        np.asarray(c, dtype=np.float64)[None],
+        lam / 2.0,
+        nonneg=nonneg,
+        max_steps=max_steps or 10 * n + 100,
+        kmax=n,
+    )
+    return W[0]
 
 
 def lasso_active_set(
@@ -929,19 +894,38 @@ def lasso_active_set(
     chunk_size: int = 500,
     sub_batch: int = 64,
     enter_bulk: int = 16,
+    enter_growth: float = 0.25,
     stage_float32: bool = True,
+    method: str = "auto",
     threads: int | None = None,
     on_unconverged: str = "raise",
     progress=None,
 ) -> tuple[torch.Tensor, dict]:
     r"""Exact Lasso codes :math:`\arg\min_w \|z - Aw\|^2 + \lambda\|w\|_1` for every row of ``z``.
 
-    The steps are those of the module docstring (:mod:`deepunfold.solvers.lasso`). Feature-sign
-    rounds (:func:`_feature_sign_round`) on the support plus the KKT violators minimise the
-    sign-fixed quadratic exactly (batched Cholesky of :math:`G_{SS}`) and keep the best of the
-    points on the segment to it and its sign projection, so the objective never increases; a
-    signal whose round made no progress continues with one entering atom per round. A signal
-    leaves once its KKT violation (:func:`kkt_violation`) is at most ``tol * lam``.
+    Two implementations of the same active-set method (module docstring,
+    :mod:`deepunfold.solvers.lasso`), chosen by ``method``:
+
+    * ``"compiled"`` (the CPU default): each signal is solved on its own by compiled kernels
+      (:mod:`deepunfold.solvers._lasso_kernels`) holding the support's Cholesky factor,
+      updated by one row per entering atom and Givens rotations per leaving atom. A round
+      computes the correlations once, lets the most violating atoms enter (at least
+      ``enter_bulk``, at most ``max(enter_bulk, enter_growth * support)``; one after a round
+      whose entering atoms all left) and minimises the sign-fixed quadratic on the support
+      exactly, stepping to the first zero crossing where a sign disagrees, so the objective
+      never increases. A signal still above ``tol`` after ``max_rounds`` rounds, or whose
+      violators all lie in the span of its support, is solved by the LARS homotopy
+      (:func:`lasso_homotopy`) and polished by the active set from that code.
+    * ``"batched"`` (the default on other devices): feature-sign rounds over batches of
+      signals of similar support with batched Cholesky solves (torch, any device); the
+      options below from ``warm`` to ``stage_float32`` tune it.
+
+    Batched path: feature-sign rounds (:func:`_feature_sign_round`) on the support plus the
+    KKT violators minimise the sign-fixed quadratic exactly (batched Cholesky of
+    :math:`G_{SS}`) and keep the best of the points on the segment to it and its sign
+    projection, so the objective never increases; a signal whose round made no progress
+    continues with one entering atom per round. A signal leaves once its KKT violation
+    (:func:`kkt_violation`) is at most ``tol * lam``.
 
     Supports near the rank :math:`r` of :math:`A` (small lambda: about 400 non-zeros of 512
     dimensions at lambda 0.01 on the benchmark instance) defeat rounds from the FISTA warm
@@ -977,14 +961,20 @@ def lasso_active_set(
         stage_tol: KKT tolerance (relative to the stage's lambda) of the stages above ``lam``.
         stage_rounds: rounds after which a continuation stage restarts with a smaller step.
         saturated_room: room (atoms that may enter) below which continuation goes to ``lam``.
-        max_rounds: feature-sign rounds per chunk before the homotopy takes the rest.
+        max_rounds: feature-sign rounds per chunk (compiled path: per signal) before the
+            homotopy takes the rest.
         stall_rounds: consecutive rounds without change before the homotopy takes a signal.
         chunk_size: signals solved together (memory about ``chunk * support^2`` doubles).
         sub_batch: signals per feature-sign call (at most), grouped by support size.
         enter_bulk: off the continuation path, at most ``max(enter_bulk, support)`` atoms
-            (the most violating) enter per round.
+            (the most violating) enter per round (compiled path: at least this many).
+        enter_growth: compiled path: at most ``max(enter_bulk, enter_growth * support)``
+            atoms enter per round (0.25 was fastest on the benchmark instance at lambda 0.01
+            to 0.2; 0.5 and 1 let more enter that leave again).
         stage_float32: continuation stages above ``lam`` in float32 (the stage at ``lam``
             is always float64).
+        method: ``"auto"`` (``"compiled"`` on the CPU, ``"batched"`` elsewhere),
+            ``"compiled"`` (CPU tensors only) or ``"batched"``.
         threads: CPU worker threads, each solving whole chunks with one BLAS thread (default
             ``torch.get_num_threads()``); ignored on a GPU.
         on_unconverged: ``"raise"`` (default): :class:`LassoNotConverged` if any code is
@@ -994,7 +984,8 @@ def lasso_active_set(
     Returns:
         ``(w, info)`` with the ``(batch, c)`` float64 codes and counters: ``zero`` (signals
         whose code is zero from the start), ``rounds`` (feature-sign rounds, summed over
-        chunks), ``fista_iter`` (warm-start iterations), ``stalls`` (rounds without progress),
+        chunks; compiled path: over signals), ``removed`` (compiled path: atoms that left a
+        support), ``fista_iter`` (warm-start iterations), ``stalls`` (rounds without progress),
         ``continuation`` (signals that took the continuation path), ``stages``, ``restarts``,
         ``homotopy`` (signals solved by the fallback), ``unconverged`` (signals above the
         tolerance at the end) and ``max_kkt`` (largest violation, units of lambda).
@@ -1004,6 +995,10 @@ def lasso_active_set(
         raise ValueError(f"on_unconverged must be 'raise' or 'warn', got {on_unconverged!r}")
     if warm not in ("auto", "fista", "zero"):
         raise ValueError(f"warm must be 'auto', 'fista' or 'zero', got {warm!r}")
+    if method not in ("auto", "compiled", "batched"):
+        raise ValueError(f"method must be 'auto', 'compiled' or 'batched', got {method!r}")
+    if method == "compiled" and z.device.type != "cpu":
+        raise ValueError(f"method='compiled' runs on the CPU; the signals are on {z.device}")
     lam = float(lam)
     opts = _Options(
         tol=tol,
@@ -1021,12 +1016,14 @@ def lasso_active_set(
         stall_rounds=stall_rounds,
         sub_batch=sub_batch,
         enter_bulk=enter_bulk,
+        enter_growth=enter_growth,
         stage_float32=stage_float32,
     )
     z = z.to(torch.float64)
     A = A.to(torch.float64)
     cpu = z.device.type == "cpu"
     threads = max(1, int(threads or torch.get_num_threads())) if cpu else 1
+    compiled = method == "compiled" or (method == "auto" and cpu)
     info = dict.fromkeys(_COUNTERS, 0)
     with _one_blas_thread(cpu):
         live = _maybe_nonzero(z, A, lam, nonneg)
@@ -1041,7 +1038,8 @@ def lasso_active_set(
         kkt = z.new_zeros(z.shape[0])  # zero codes: max(|2 a_j^T z| - lam, 0) = 0
         if live.numel():
             prob = _Problem(A, lam, nonneg, opts)
-            wl = _run_chunks(prob, z[live], c, chunk_size, threads, progress, info)
+            solve = _solve_chunk_compiled if compiled else _solve_chunk
+            wl = _run_chunks(prob, z[live], c, chunk_size, threads, progress, info, solve)
             w[live] = wl
             # the check, from the Gram matrix (no second pass over the signals)
             g = 2.0 * (c - _sparse_gram_product(wl, prob.G))
@@ -1093,6 +1091,7 @@ def _maybe_nonzero(z, A, lam, nonneg) -> torch.Tensor:
 _COUNTERS = (
     "zero",
     "rounds",
+    "removed",
     "fista_iter",
     "stalls",
     "continuation",
@@ -1124,7 +1123,7 @@ class _one_blas_thread:
             torch.set_num_threads(self.torch_threads)
 
 
-def _run_chunks(prob, z, c, chunk_size, threads, progress, info) -> torch.Tensor:
+def _run_chunks(prob, z, c, chunk_size, threads, progress, info, solve_chunk) -> torch.Tensor:
     """Solve the signals in chunks, on ``threads`` worker threads when above one."""
     n = z.shape[0]
     if threads > 1:  # at least two chunks per thread, so the threads finish together
@@ -1135,7 +1134,7 @@ def _run_chunks(prob, z, c, chunk_size, threads, progress, info) -> torch.Tensor
     def solve(start):
         part = dict.fromkeys(_COUNTERS, 0)
         sl = slice(start, start + chunk_size)
-        w = _solve_chunk(prob, z[sl], c[sl], part)
+        w = solve_chunk(prob, z[sl], c[sl], part)
         with lock:
             for key in _COUNTERS:
                 info[key] = info.get(key, 0) + part[key]
