@@ -21,20 +21,25 @@ violation, in units of :math:`\lambda`; :func:`duality_gap` the relative duality
 the correlations :math:`A^\top z`, on the device of its tensors:
 
 1. signals whose code is zero (:math:`\max_j |2 a_j^\top z| \le \lambda`) are done at once;
-2. a warm start: a few float32 FISTA iterations where many atoms are expected to be active,
-   zero where few are (:func:`_expected_support`);
-3. batched *feature-sign* rounds (:func:`_feature_sign_round`: exact Cholesky solves on
-   support plus KKT violators, sign-fixed, the objective never increases), with a
-   *continuation* path (a decreasing sequence of lambdas from zero) for signals whose
-   support comes near the rank of :math:`A`; the per-signal state of these rounds is one
-   :class:`_Signals` object, and each kind of step is a function of its own
-   (:func:`_start_continuation`, :func:`_next_stages`, :func:`_restart_slow`,
-   :func:`_feature_sign_pass`);
-4. a signal that stalls (no progress in ``stall_rounds`` consecutive rounds) or is left after
-   ``max_rounds`` rounds goes to :func:`lasso_homotopy`, the LARS-Lasso path on the Gram
-   matrix with Cholesky updates, which reaches the minimiser in finitely many steps (atoms
-   in the span of the active ones, such as exact duplicates, are kept out: their
-   correlation stays tied at the current lambda along the path);
+2. on the CPU (``method="compiled"``, the default there), each signal is solved by a compiled
+   active set (:mod:`deepunfold.solvers._lasso_kernels`): the most violating atoms enter, the
+   sign-fixed quadratic on the support is minimised exactly with a Cholesky factor updated in
+   place (one row per entering atom, Givens rotations per leaving atom), the point steps to
+   the first zero crossing where a sign disagrees, and a violator in the span of the support
+   is swapped in for the first atom to reach zero;
+3. on other devices (``method="batched"``): a warm start (a few float32 FISTA iterations
+   where many atoms are expected to be active, zero where few are,
+   :func:`_expected_support`), then batched *feature-sign* rounds
+   (:func:`_feature_sign_round`: exact Cholesky solves on support plus KKT violators,
+   sign-fixed, the objective never increases), with a *continuation* path (a decreasing
+   sequence of lambdas from zero) for signals whose support comes near the rank of
+   :math:`A`; the per-signal state of these rounds is one :class:`_Signals` object, and each
+   kind of step is a function of its own (:func:`_start_continuation`, :func:`_next_stages`,
+   :func:`_restart_slow`, :func:`_feature_sign_pass`);
+4. a signal either path gives up on goes to :func:`lasso_homotopy`, the LARS-Lasso path on
+   the Gram matrix with Cholesky updates, which reaches the minimiser in finitely many steps
+   (atoms in the span of the active ones, such as exact duplicates, are kept out: their
+   correlation stays tied at the current lambda along the path), and is polished from there;
 5. every code is checked: a KKT violation above ``tol * lambda`` raises
    :class:`LassoNotConverged` unless the caller asked for a budget
    (``on_unconverged="warn"``).
