@@ -147,21 +147,15 @@ def _residual(G, c, idx, wS, k, rho):
         rho[j] = c[j] - rho[j]
 
 
-class Workspace:
-    """Buffers of one worker (allocated once per chunk of signals)."""
-
-    def __init__(self, p: int, kmax: int):
-        self.R = np.zeros((kmax + 1, kmax + 1))
-        self.idx = np.zeros(kmax + 1, dtype=np.int64)
-        self.s = np.zeros(kmax + 1)
-        self.wS = np.zeros(kmax + 1)
-        self.x = np.zeros(kmax + 1)
-        self.y = np.zeros(kmax + 1)
-        self.rho = np.zeros(p)
-        self.a = np.zeros(p)
-        self.flag = np.zeros(p, dtype=np.int8)
-        self.score = np.zeros(p)
-        self.keep = np.zeros(kmax + 1, dtype=np.int64)
+def _workspace(p: int, kmax: int) -> tuple:
+    """Buffers of one worker, allocated once per chunk of signals: ``(L, idx, s, wS, x, y, rho,
+    a, flag, score, keep)`` (factor, support atoms, signs, coefficients, two scratch vectors
+    of the support's size, correlations, direction, atom flags, violations, kept atoms)."""
+    n = kmax + 1
+    f = np.float64
+    return (np.zeros((n, n)), np.zeros(n, np.int64), np.zeros(n, f), np.zeros(n, f),
+            np.zeros(n, f), np.zeros(n, f), np.zeros(p, f), np.zeros(p, f),
+            np.zeros(p, np.int8), np.zeros(p, f), np.zeros(n, np.int64))  # fmt: skip
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
@@ -229,31 +223,10 @@ def _pivot(G, L, idx, s, wS, flag, k, j, rho, nonneg, x, y):
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
-def _active_set_signal(
-    G,
-    c,
-    mu,
-    nonneg,
-    tol,
-    max_rounds,
-    enter_min,
-    growth,
-    warm,
-    w,
-    R,
-    idx,
-    s,
-    wS,
-    x,
-    y,
-    rho,
-    flag,
-    score,
-    keep,
-    stats,
-):
+def _active_set_signal(G, c, mu, nonneg, tol, max_rounds, enter_min, growth, warm, w, ws, stats):
     """Active-set solve of one signal into ``w`` (from ``w``'s support if ``warm``, else from
     zero); returns the rounds, or -1 if it gave up (``w`` then holds no solution)."""
+    R, idx, s, wS, x, y, rho, _, flag, score, keep = ws
     p = c.shape[0]
     kmax = R.shape[0] - 1
     k = 0
@@ -377,8 +350,9 @@ def _active_set_signal(
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
-def _lars_signal(G, c, mu, nonneg, max_steps, w, R, idx, s, wS, u, y, rho, a, flag, stats):
+def _lars_signal(G, c, mu, nonneg, max_steps, w, ws, stats):
     """LARS-Lasso homotopy of one signal into ``w``; returns the number of kinks."""
+    R, idx, s, wS, u, y, rho, a, flag, _, _ = ws
     p = c.shape[0]
     kmax = R.shape[0] - 1
     for j in range(p):
@@ -474,92 +448,21 @@ def _lars_signal(G, c, mu, nonneg, max_steps, w, R, idx, s, wS, u, y, rho, a, fl
 
 
 @njit(nogil=True, cache=True)
-def _solve_rows(
-    G,
-    C,
-    mu,
-    nonneg,
-    tol,
-    max_rounds,
-    polish_rounds,
-    enter_min,
-    growth,
-    max_steps,
-    W,
-    R,
-    idx,
-    s,
-    wS,
-    x,
-    y,
-    rho,
-    a,
-    flag,
-    score,
-    keep,
-    stats,
-):
+def _solve_rows(G, C, mu, nonneg, tol, max_rounds, polish_rounds, enter_min, growth, max_steps, W,
+                ws, stats):  # fmt: skip
+    keep_w = ws[7]  # the homotopy's code while the polish runs (the buffer ``a``)
     for r in range(C.shape[0]):
-        out = _active_set_signal(
-            G,
-            C[r],
-            mu,
-            nonneg,
-            tol,
-            max_rounds,
-            enter_min,
-            growth,
-            False,
-            W[r],
-            R,
-            idx,
-            s,
-            wS,
-            x,
-            y,
-            rho,
-            flag,
-            score,
-            keep,
-            stats,
-        )
-        if out < 0:
-            stats[FALLBACK] += 1
-            _lars_signal(
-                G, C[r], mu, nonneg, max_steps, W[r], R, idx, s, wS, x, y, rho, a, flag, stats
-            )
-            # polish the path's code (it keeps nearly dependent atoms out of its factor); if
-            # the polish gives up too, the path's code stands and the caller's check decides
-            for j in range(W.shape[1]):
-                a[j] = W[r, j]
-            if (
-                _active_set_signal(
-                    G,
-                    C[r],
-                    mu,
-                    nonneg,
-                    tol,
-                    polish_rounds,
-                    enter_min,
-                    growth,
-                    True,
-                    W[r],
-                    R,
-                    idx,
-                    s,
-                    wS,
-                    x,
-                    y,
-                    rho,
-                    flag,
-                    score,
-                    keep,
-                    stats,
-                )
-                < 0
-            ):
-                for j in range(W.shape[1]):
-                    W[r, j] = a[j]
+        if _active_set_signal(G, C[r], mu, nonneg, tol, max_rounds, enter_min, growth, False,
+                              W[r], ws, stats) >= 0:  # fmt: skip
+            continue
+        stats[FALLBACK] += 1
+        _lars_signal(G, C[r], mu, nonneg, max_steps, W[r], ws, stats)
+        # polish the path's code (it keeps nearly dependent atoms out of its factor); if the
+        # polish gives up too, the path's code stands and the caller's check decides
+        keep_w[:] = W[r]
+        if _active_set_signal(G, C[r], mu, nonneg, tol, polish_rounds, enter_min, growth, True,
+                              W[r], ws, stats) < 0:  # fmt: skip
+            W[r] = keep_w
 
 
 def solve_rows(
@@ -584,37 +487,9 @@ def solve_rows(
     ``stats[ROUNDS]`` active-set rounds, ``stats[REMOVED]`` atoms that left,
     ``stats[FALLBACK]`` signals solved by the homotopy and ``stats[KINKS]`` its kinks.
     """
-    G = np.ascontiguousarray(G, dtype=np.float64)
-    C = np.ascontiguousarray(C, dtype=np.float64)
-    p = G.shape[0]
-    ws = Workspace(p, min(kmax, p))
-    W = np.zeros_like(C)
-    stats = np.zeros(4, dtype=np.int64)
-    _solve_rows(
-        G,
-        C,
-        float(mu),
-        bool(nonneg),
-        float(tol),
-        int(max_rounds),
-        int(polish_rounds),
-        int(enter_min),
-        float(growth),
-        int(max_steps),
-        W,
-        ws.R,
-        ws.idx,
-        ws.s,
-        ws.wS,
-        ws.x,
-        ws.y,
-        ws.rho,
-        ws.a,
-        ws.flag,
-        ws.score,
-        ws.keep,
-        stats,
-    )
+    G, C, ws, W, stats = _prepare(G, C, kmax)
+    _solve_rows(G, C, float(mu), bool(nonneg), float(tol), int(max_rounds), int(polish_rounds),
+                int(enter_min), float(growth), int(max_steps), W, ws, stats)  # fmt: skip
     return W, stats
 
 
@@ -622,29 +497,14 @@ def lars_rows(
     G: np.ndarray, C: np.ndarray, mu: float, *, nonneg: bool, max_steps: int, kmax: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The homotopy alone on every row of ``C`` (the reference path; see ``solve_rows``)."""
+    G, C, ws, W, stats = _prepare(G, C, kmax)
+    for r in range(C.shape[0]):
+        _lars_signal(G, C[r], float(mu), bool(nonneg), int(max_steps), W[r], ws, stats)
+    return W, stats
+
+
+def _prepare(G, C, kmax):
     G = np.ascontiguousarray(G, dtype=np.float64)
     C = np.ascontiguousarray(C, dtype=np.float64)
-    p = G.shape[0]
-    ws = Workspace(p, min(kmax, p))
-    W = np.zeros_like(C)
-    stats = np.zeros(4, dtype=np.int64)
-    for r in range(C.shape[0]):
-        _lars_signal(
-            G,
-            C[r],
-            float(mu),
-            bool(nonneg),
-            int(max_steps),
-            W[r],
-            ws.R,
-            ws.idx,
-            ws.s,
-            ws.wS,
-            ws.x,
-            ws.y,
-            ws.rho,
-            ws.a,
-            ws.flag,
-            stats,
-        )
-    return W, stats
+    ws = _workspace(G.shape[0], min(kmax, G.shape[0]))
+    return G, C, ws, np.zeros_like(C), np.zeros(4, dtype=np.int64)
