@@ -281,3 +281,25 @@ def test_method_is_checked():
     z = signals(10, 2)
     with pytest.raises(ValueError, match="method must be"):
         lasso_active_set(z, A, 0.1, method="fast")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_lambda_converges_to_the_rounding_bound(family):
+    """lambda = 1e-7 lambda_max: ``tol * lambda`` is below what float64 correlations resolve
+    (before kkt_rounding_bound every code here raised at 2e-9 to 3e-8 lambda). The check then
+    accepts the rounding bound, and the code still matches least squares' objective."""
+    from deepunfold.solvers.lasso import kkt_rounding_bound
+
+    for d, n in [(37, 92), (54, 100), (7, 48)]:
+        A = dictionary(family, d, n, seed=d * n)
+        z = signals(d, 5, seed=n)
+        lam = 1e-7 * float((2 * z @ A).abs().max())
+        for nonneg in (False, True):
+            w, info = lasso_active_set(z, A, lam, nonneg=nonneg)
+            assert info["unconverged"] == 0
+            kkt = kkt_violation(z, A, w, lam, nonneg)
+            assert bool((kkt <= torch.clamp(kkt_rounding_bound(z, A, w), min=TOL * lam)).all())
+            if not nonneg:  # d < n: the minimum-norm least-squares code fits z exactly
+                w_ls = torch.linalg.pinv(A) @ z.T
+                f_ls = lam * w_ls.abs().sum(0) + (z.T - A @ w_ls).pow(2).sum(0)
+                assert bool((objective(z, A, w, lam) <= f_ls * (1 + 1e-9)).all())

@@ -223,9 +223,14 @@ def _pivot(G, L, idx, s, wS, flag, k, j, rho, nonneg, x, y):
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
-def _active_set_signal(G, c, mu, nonneg, tol, max_rounds, enter_min, growth, warm, w, ws, stats):
+def _active_set_signal(
+    G, c, mu, nonneg, tol, floor, max_rounds, enter_min, growth, warm, w, ws, stats
+):
     """Active-set solve of one signal into ``w`` (from ``w``'s support if ``warm``, else from
-    zero); returns the rounds, or -1 if it gave up (``w`` then holds no solution)."""
+    zero); returns the rounds, or -1 if it gave up (``w`` then holds no solution).
+
+    Converged: every violation at most ``max(tol * mu, floor[0] + floor[1] * ||w||_1)``, the
+    second term the rounding bound of the correlations (see ``solve_rows``)."""
     R, idx, s, wS, x, y, rho, _, flag, score, keep = ws
     p = c.shape[0]
     kmax = R.shape[0] - 1
@@ -316,7 +321,11 @@ def _active_set_signal(G, c, mu, nonneg, tol, max_rounds, enter_min, growth, war
                 score[j] = v
                 if v > worst:
                     worst = v
-        if worst <= tol * mu:
+        l1 = 0.0
+        for i in range(k):
+            l1 += abs(wS[i])
+        thr = max(tol * mu, floor[0] + floor[1] * l1)
+        if worst <= thr:
             for i in range(k):
                 w[idx[i]] = wS[i]
             stats[ROUNDS] += rnd + 1
@@ -329,7 +338,7 @@ def _active_set_signal(G, c, mu, nonneg, tol, max_rounds, enter_min, growth, war
             if k - k0 >= m:
                 break
             j = order[t]
-            if score[j] <= tol * mu:
+            if score[j] <= thr:
                 break
             if k < kmax and _factor_append(G, R, idx, k, j, y):
                 idx[k] = j
@@ -448,20 +457,20 @@ def _lars_signal(G, c, mu, nonneg, max_steps, w, ws, stats):
 
 
 @njit(nogil=True, cache=True)
-def _solve_rows(G, C, mu, nonneg, tol, max_rounds, polish_rounds, enter_min, growth, max_steps, W,
-                ws, stats):  # fmt: skip
+def _solve_rows(G, C, mu, nonneg, tol, floors, max_rounds, polish_rounds, enter_min, growth,
+                max_steps, W, ws, stats):  # fmt: skip
     keep_w = ws[7]  # the homotopy's code while the polish runs (the buffer ``a``)
     for r in range(C.shape[0]):
-        if _active_set_signal(G, C[r], mu, nonneg, tol, max_rounds, enter_min, growth, False,
-                              W[r], ws, stats) >= 0:  # fmt: skip
+        if _active_set_signal(G, C[r], mu, nonneg, tol, floors[r], max_rounds, enter_min, growth,
+                              False, W[r], ws, stats) >= 0:  # fmt: skip
             continue
         stats[FALLBACK] += 1
         _lars_signal(G, C[r], mu, nonneg, max_steps, W[r], ws, stats)
         # polish the path's code (it keeps nearly dependent atoms out of its factor); if the
         # polish gives up too, the path's code stands and the caller's check decides
         keep_w[:] = W[r]
-        if _active_set_signal(G, C[r], mu, nonneg, tol, polish_rounds, enter_min, growth, True,
-                              W[r], ws, stats) < 0:  # fmt: skip
+        if _active_set_signal(G, C[r], mu, nonneg, tol, floors[r], polish_rounds, enter_min,
+                              growth, True, W[r], ws, stats) < 0:  # fmt: skip
             W[r] = keep_w
 
 
@@ -472,6 +481,7 @@ def solve_rows(
     *,
     nonneg: bool,
     tol: float,
+    floors: np.ndarray | None = None,
     max_rounds: int,
     polish_rounds: int = 50,
     enter_min: int,
@@ -483,13 +493,20 @@ def solve_rows(
 
     Each row: the active set from zero for at most ``max_rounds`` rounds; if it gives up, the
     homotopy, then the active set from the homotopy's code for at most ``polish_rounds``.
-    ``kmax`` bounds the support (the rank of ``A`` at most). Returns ``(W, stats)`` with
+    ``kmax`` bounds the support (the rank of ``A`` at most). ``floors`` (``(rows, 2)``, default
+    zeros): a row is converged once every violation is at most ``max(tol * mu, floors[r, 0] +
+    floors[r, 1] * ||w||_1)``, the rounding bound of its correlations (tiny lambdas, where
+    ``tol * mu`` is below what float64 can resolve). Returns ``(W, stats)`` with
     ``stats[ROUNDS]`` active-set rounds, ``stats[REMOVED]`` atoms that left,
     ``stats[FALLBACK]`` signals solved by the homotopy and ``stats[KINKS]`` its kinks.
     """
     G, C, ws, W, stats = _prepare(G, C, kmax)
-    _solve_rows(G, C, float(mu), bool(nonneg), float(tol), int(max_rounds), int(polish_rounds),
-                int(enter_min), float(growth), int(max_steps), W, ws, stats)  # fmt: skip
+    if floors is None:
+        floors = np.zeros((C.shape[0], 2))
+    floors = np.ascontiguousarray(floors, dtype=np.float64)
+    _solve_rows(G, C, float(mu), bool(nonneg), float(tol), floors, int(max_rounds),
+                int(polish_rounds), int(enter_min), float(growth), int(max_steps), W, ws,
+                stats)  # fmt: skip
     return W, stats
 
 
