@@ -122,6 +122,7 @@ def sparse_code(
     tol: float = 1e-9,
     chunk_size: int = 1000,
     threads: int | None = None,
+    method: str = "auto",
     on_unconverged: str = "raise",
     progress=None,
 ) -> CodeResult:
@@ -141,6 +142,8 @@ def sparse_code(
         chunk_size: signals processed together.
         threads: ``active_set`` on the CPU: worker threads (default
             ``torch.get_num_threads()``), see :func:`~deepunfold.solvers.lasso.lasso_active_set`.
+        method: ``active_set``: ``"auto"`` (compiled kernels on the CPU, batched rounds on
+            other devices), ``"compiled"`` or ``"batched"``.
         on_unconverged: ``active_set``: ``"raise"`` (:class:`LassoNotConverged` if a code is
             above the tolerance) or ``"warn"``.
         progress: optional ``progress(n_done)`` callback.
@@ -169,6 +172,7 @@ def sparse_code(
             tol=tol,
             chunk_size=chunk_size,
             threads=threads,
+            method=method,
             on_unconverged=on_unconverged,
             progress=progress,
         )
