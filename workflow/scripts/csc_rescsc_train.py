@@ -4,11 +4,12 @@ Res-CSC's initialisation (rescsc), several repeats."""
 import pandas as pd
 import torch
 
+from deepunfold.data.images import load_image_data
 from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters
-from deepunfold.unfolded.csc import ResCSCNet, load_image_data, train_image_classifier
+from deepunfold.unfolded.csc import ResCSCNet, train_image_classifier
 from deepunfold.unfolded.mlista import MLISTANet
 
 p = snakemake.params

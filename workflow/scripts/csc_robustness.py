@@ -3,13 +3,14 @@ trained and with lambda raised at test time (chosen per noise level on validatio
 
 import pandas as pd
 
+from deepunfold.data.images import load_image_data
 from deepunfold.figures.csc import plot_robustness
 from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import load_checkpoint
-from deepunfold.unfolded.csc import accuracy, load_image_data, resnet, set_test_lambda
+from deepunfold.unfolded.csc import accuracy, resnet, set_test_lambda
 
 p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)

@@ -2,11 +2,12 @@
 
 import pandas as pd
 
+from deepunfold.data.images import load_image_data
 from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
 from deepunfold.train.loop import count_parameters, save_checkpoint
-from deepunfold.unfolded.csc import load_image_data, resnet, train_image_classifier
+from deepunfold.unfolded.csc import resnet, train_image_classifier
 
 p = snakemake.params
 kind = snakemake.wildcards.model
