@@ -29,11 +29,13 @@ at each lambda, plain and non-negative, our solver (``deepunfold.solvers.lasso.
 lasso_active_set(threads=1)``), then SPAMS (``spams.lasso(X, D=A, lambda1=lambda/2, mode=2,
 numThreads=1)``, Mairal et al.'s LARS on the Gram matrix; ``pip install -e ".[bench]"``), one
 after the other in the same process, and scikit-learn's lasso_lars on the first
-``--sweep-sklearn-signals``. Printed per row: mean non-zeros, the times per signal, the ratios
-(their time / ours: above 1 means ours is faster), the largest KKT violation (units of lambda),
-how many codes reached the tolerance (1e-9 lambda) and the largest relative objective
-difference against SPAMS (ours minus SPAMS; negative means ours is lower). The script exits
-with status 1 if any code is left unconverged.
+``--sweep-sklearn-signals``. Both are warmed up on 100 signals first (Numba's cached kernels
+load on first use); a row's time is the best of up to ``--sweep-repeats`` (3) runs for a
+solver whose run takes under 2 s, else its one run. Printed per row: mean non-zeros, the
+times per signal, the ratios (their time / ours: above 1 means ours is faster), the largest
+KKT violation (units of lambda), how many codes reached the tolerance (1e-9 lambda) and the
+largest relative objective difference against SPAMS (ours minus SPAMS; negative means ours is
+lower). The script exits with status 1 if any code is left unconverged.
 
 Threads (``--thread-counts``, default 1 2 4, at ``--thread-lams`` 0.05 and 0.01 on
 ``--thread-signals`` signals): wall time with the signals split across that many worker
@@ -116,6 +118,22 @@ def sparse_coding(args) -> None:
 SWEEP = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0]
 
 
+def best_time(run, run_args: tuple, repeats: int):
+    """``(result, seconds)`` of ``run(*run_args)``: the best of up to ``repeats`` runs,
+    repeating only while one run takes under 2 s (the fast rows, where the load of a shared
+    machine is most of the noise)."""
+    t0 = time.perf_counter()
+    out = run(*run_args)
+    best = time.perf_counter() - t0
+    for _ in range(repeats - 1):
+        if best >= 2.0:
+            break
+        t0 = time.perf_counter()
+        run(*run_args)
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
 def sweep(args) -> bool:
     """Every lambda of the sweep, plain and non-negative, on the same signals: our time, SPAMS'
     and lasso_lars' (on a subset), their ratios, and the convergence check of every code."""
@@ -145,22 +163,31 @@ def sweep(args) -> bool:
         "lasso_lars ms/signal | lasso_lars / ours | max KKT / lambda | converged | obj vs SPAMS |"
     )
     rows, ok = [head, "|---" * 11 + "|"], True
+
+    def ours(zs, lam, nonneg):
+        return lasso_active_set(
+            zs, A, lam, nonneg=nonneg, threads=1, on_unconverged="warn", method=args.method
+        )
+
+    def theirs(Xs, lam, nonneg):
+        return spams.lasso(Xs, D=D, lambda1=lam / 2, mode=2, numThreads=1, pos=nonneg)
+
+    # warm-up: the compiled kernels load from Numba's cache, both libraries touch their code
+    ours(z[:100], args.sweep_lams[0], False)
+    if spams is not None:
+        theirs(np.asfortranarray(X[:, :100]), args.sweep_lams[0], False)
     for lam in args.sweep_lams:
         for nonneg in (False, True):
-            t0 = time.perf_counter()
-            w, info = lasso_active_set(
-                z, A, lam, nonneg=nonneg, threads=1, on_unconverged="warn", method=args.method
-            )
-            t_ours = (time.perf_counter() - t0) / n
+            (w, info), t_ours = best_time(ours, (z, lam, nonneg), args.sweep_repeats)
+            t_ours /= n
             kkt = kkt_violation(z, A, w, lam, nonneg) / lam
             conv = int((kkt <= 1e-9).sum())
             ok &= conv == n
             f_ours = objective(z, A, w, lam)
             t_sp, rel_sp = math.nan, math.nan
             if spams is not None:
-                t0 = time.perf_counter()
-                W = spams.lasso(X, D=D, lambda1=lam / 2, mode=2, numThreads=1, pos=nonneg)
-                t_sp = (time.perf_counter() - t0) / n
+                W, t_sp = best_time(theirs, (X, lam, nonneg), args.sweep_repeats)
+                t_sp /= n
                 f_sp = objective(z, A, torch.from_numpy(W.toarray().T), lam)
                 rel_sp = float(((f_ours - f_sp) / f_sp.clamp_min(1e-300)).max())
             t_sk = math.nan
@@ -278,6 +305,10 @@ def main() -> None:
     p.add_argument("--skip-lasso-lars", action="store_true", help="skip part 1's lasso_lars run")
     p.add_argument("--sweep-lams", type=float, nargs="*", default=SWEEP)
     p.add_argument("--sweep-signals", type=int, default=10_000)
+    p.add_argument(
+        "--sweep-repeats", type=int, default=3,
+        help="best of up to this many runs per solver and row, for rows under 2 s a run",
+    )  # fmt: skip
     p.add_argument("--sweep-sklearn-signals", type=int, default=20)
     p.add_argument("--thread-lams", type=float, nargs="*", default=[0.05, 0.01])
     p.add_argument("--thread-signals", type=int, default=1000)

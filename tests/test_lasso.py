@@ -137,17 +137,15 @@ def test_homotopy_path_directly():
 def test_issue_coherent_case_converges_fast():
     """The case of issue 13: 64 dimensions, 300 atoms, mean |cos| about 0.8, lambda 0.5
     lambda_max. The solver of 5209907 ran 500 rounds (17 s) and returned a zero code with
-    KKT violation 0.92 lambda."""
-    import time
-
+    KKT violation 0.92 lambda. Fast is measured in work, not wall time: a few rounds per
+    signal and no fallback."""
     A = dictionary("coherent", 64, 300, seed=11)
     z = signals(64, 8, seed=12)
     for nonneg in (False, True):
         score = 2 * z @ A if nonneg else (2 * z @ A).abs()
         lam = 0.5 * float(score.max())
-        t0 = time.perf_counter()
         w, info = lasso_active_set(z, A, lam, nonneg=nonneg)
-        assert time.perf_counter() - t0 < 10
+        assert info["rounds"] <= 5 * z.shape[0] and info["homotopy"] == 0, info
         assert float(kkt_violation(z, A, w, lam, nonneg).max()) <= TOL * lam
 
 
@@ -159,7 +157,7 @@ def test_unconverged_is_an_error_unless_a_budget_was_asked(monkeypatch):
     monkeypatch.setattr(lasso_mod, "_polish", lambda *a, **k: None)
     # the compiled path, with kernels that return zero codes
     monkeypatch.setattr(
-        lasso_mod, "_solve_chunk_compiled", lambda prob, zc, c, info: broken(prob, c)
+        lasso_mod, "_solve_chunk_compiled", lambda prob, zc, c, info, out: out.zero_()
     )
     for method in ("batched", "compiled"):
         with pytest.raises(LassoNotConverged, match="above the KKT tolerance"):
@@ -274,6 +272,43 @@ def test_pivot_swaps_an_atom_in_at_full_rank():
     assert stats[kernels.FALLBACK] == 0
     assert float(kkt_violation(z, A, torch.from_numpy(W), lam).max()) <= TOL * lam
     assert int((W != 0).sum(1).max()) >= 39
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_compiled_check_matches_the_check_from_the_signals(nonneg):
+    """The final check's kernel (``kkt_rows``, from the Gram matrix and the codes) against
+    ``kkt_violation`` (from ``z`` and ``A``) on codes that are not minimisers: random sparse
+    codes of both signs, zero rows and converged rows, every family."""
+    from deepunfold.solvers import _lasso_kernels as kernels
+
+    rng = np.random.default_rng(5)
+    for family in FAMILIES:
+        A = dictionary(family, 30, 70, seed=1)
+        z = signals(30, 12, seed=3)
+        lam = 0.1 * float((2 * z @ A).abs().max())
+        w = torch.from_numpy(rng.standard_normal((12, 70)) * (rng.random((12, 70)) < 0.1))
+        if nonneg:
+            w = w.abs()
+        w[0] = 0.0
+        w[1:3], _ = lasso_active_set(z[1:3], A, lam, nonneg=nonneg)
+        G, C = (A.T @ A).numpy(), (z @ A).numpy()
+        viol, l1 = kernels.kkt_rows(G, C, w.numpy(), lam / 2, nonneg=nonneg)
+        ref = kkt_violation(z, A, w, lam, nonneg).numpy()
+        assert np.allclose(viol, ref, rtol=1e-10, atol=1e-12 * lam)
+        assert np.allclose(l1, w.abs().sum(-1).numpy(), rtol=1e-14)
+        assert viol[1:3].max() <= TOL * lam
+
+
+def test_kernel_output_buffer_is_checked():
+    from deepunfold.solvers import _lasso_kernels as kernels
+
+    G, C = np.eye(4), np.ones((2, 4))
+    opts = dict(nonneg=False, tol=1e-9, max_rounds=10, enter_min=2, max_steps=50, kmax=4)
+    with pytest.raises(ValueError, match="out must be"):
+        kernels.solve_rows(G, C, 0.1, out=np.zeros((2, 3)), **opts)
+    out = np.full((2, 4), np.nan)
+    W, _ = kernels.solve_rows(G, C, 0.5, out=out, **opts)
+    assert W is out and np.allclose(out, 0.5)  # every element written: (1 - 0.5) / 1
 
 
 def test_method_is_checked():

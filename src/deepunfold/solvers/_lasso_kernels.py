@@ -35,7 +35,9 @@ Two solvers use the factor:
   correlation stays tied at the current threshold along the segment) until the next removal.
   It is the fallback for a signal the active set gives up on.
 
-``solve_rows`` runs the active set on every row and the homotopy on those it gave up on.
+``solve_rows`` returns zero for rows whose correlations are all within the threshold, runs the
+active set on the others and the homotopy on those it gave up on. ``kkt_rows`` recomputes
+every code's KKT violation from the Gram matrix, for the final check.
 """
 
 from __future__ import annotations
@@ -149,13 +151,15 @@ def _residual(G, c, idx, wS, k, rho):
 
 def _workspace(p: int, kmax: int) -> tuple:
     """Buffers of one worker, allocated once per chunk of signals: ``(L, idx, s, wS, x, y, rho,
-    a, flag, score, keep)`` (factor, support atoms, signs, coefficients, two scratch vectors
-    of the support's size, correlations, direction, atom flags, violations, kept atoms)."""
+    a, flag, score, keep, cand)`` (factor, support atoms, signs, coefficients, two scratch
+    vectors of the support's size, correlations, direction, atom flags, violations, kept
+    atoms, violating atoms)."""
     n = kmax + 1
     f = np.float64
     return (np.zeros((n, n)), np.zeros(n, np.int64), np.zeros(n, f), np.zeros(n, f),
             np.zeros(n, f), np.zeros(n, f), np.zeros(p, f), np.zeros(p, f),
-            np.zeros(p, np.int8), np.zeros(p, f), np.zeros(n, np.int64))  # fmt: skip
+            np.zeros(p, np.int8), np.zeros(p, f), np.zeros(n, np.int64),
+            np.zeros(p, np.int64))  # fmt: skip
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
@@ -231,7 +235,7 @@ def _active_set_signal(
 
     Converged: every violation at most ``max(tol * mu, floor[0] + floor[1] * ||w||_1)``, the
     second term the rounding bound of the correlations (see ``solve_rows``)."""
-    R, idx, s, wS, x, y, rho, _, flag, score, keep = ws
+    R, idx, s, wS, x, y, rho, _, flag, score, keep, cand = ws
     p = c.shape[0]
     kmax = R.shape[0] - 1
     k = 0
@@ -331,15 +335,20 @@ def _active_set_signal(
             stats[ROUNDS] += rnd + 1
             return rnd + 1
         m = 1 if single else max(enter_min, int(growth * k))
-        order = np.argsort(-score)
+        # the violators, strongest first: sorting only them (not all p atoms) is what keeps a
+        # round O(p) when supports are small
+        nv = 0
+        for j in range(p):
+            if score[j] > thr:
+                cand[nv] = j
+                nv += 1
+        order = cand[:nv][np.argsort(-score[cand[:nv]])]
         k0 = k
         refused = -1
-        for t in range(p):
+        for t in range(nv):
             if k - k0 >= m:
                 break
             j = order[t]
-            if score[j] <= thr:
-                break
             if k < kmax and _factor_append(G, R, idx, k, j, y):
                 idx[k] = j
                 s[k] = 1.0 if (nonneg or rho[j] > 0.0) else -1.0
@@ -361,7 +370,7 @@ def _active_set_signal(
 @njit(nogil=True, cache=True, fastmath=_FM)
 def _lars_signal(G, c, mu, nonneg, max_steps, w, ws, stats):
     """LARS-Lasso homotopy of one signal into ``w``; returns the number of kinks."""
-    R, idx, s, wS, u, y, rho, a, flag, _, _ = ws
+    R, idx, s, wS, u, y, rho, a, flag, _, _, _ = ws
     p = c.shape[0]
     kmax = R.shape[0] - 1
     for j in range(p):
@@ -461,6 +470,14 @@ def _solve_rows(G, C, mu, nonneg, tol, floors, max_rounds, polish_rounds, enter_
                 max_steps, W, ws, stats):  # fmt: skip
     keep_w = ws[7]  # the homotopy's code while the polish runs (the buffer ``a``)
     for r in range(C.shape[0]):
+        top = 0.0
+        for j in range(C.shape[1]):
+            v = C[r, j] if nonneg else abs(C[r, j])
+            if v > top:
+                top = v
+        if top <= mu:  # the code is zero (every correlation within the threshold)
+            W[r] = 0.0
+            continue
         if _active_set_signal(G, C[r], mu, nonneg, tol, floors[r], max_rounds, enter_min, growth,
                               False, W[r], ws, stats) >= 0:  # fmt: skip
             continue
@@ -488,6 +505,7 @@ def solve_rows(
     growth: float = 0.25,
     max_steps: int,
     kmax: int,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Codes of every row of ``C`` (correlations ``A^T z``, float64) over the Gram ``G``.
 
@@ -499,8 +517,10 @@ def solve_rows(
     ``tol * mu`` is below what float64 can resolve). Returns ``(W, stats)`` with
     ``stats[ROUNDS]`` active-set rounds, ``stats[REMOVED]`` atoms that left,
     ``stats[FALLBACK]`` signals solved by the homotopy and ``stats[KINKS]`` its kinks.
+    ``out``: a C-contiguous float64 array of ``C``'s shape to write ``W`` into (every element
+    is written).
     """
-    G, C, ws, W, stats = _prepare(G, C, kmax)
+    G, C, ws, W, stats = _prepare(G, C, kmax, out)
     if floors is None:
         floors = np.zeros((C.shape[0], 2))
     floors = np.ascontiguousarray(floors, dtype=np.float64)
@@ -520,8 +540,60 @@ def lars_rows(
     return W, stats
 
 
-def _prepare(G, C, kmax):
+@njit(nogil=True, cache=True, fastmath=_FM)
+def _kkt_rows(G, C, W, mu, nonneg, out, l1, idx, vals, rho):
+    for r in range(C.shape[0]):
+        w = W[r]
+        c = C[r]
+        k = 0
+        norm = 0.0
+        for j in range(w.shape[0]):
+            if w[j] != 0.0:
+                idx[k] = j
+                vals[k] = w[j]
+                norm += abs(w[j])
+                k += 1
+        l1[r] = norm
+        _gram_columns(G, idx, vals, k, rho)
+        worst = 0.0
+        for j in range(w.shape[0]):
+            g = c[j] - rho[j]
+            if w[j] > 0.0:
+                v = abs(g - mu)
+            elif w[j] < 0.0:
+                v = abs(g + mu)
+            else:
+                v = (g if nonneg else abs(g)) - mu
+            if v > worst:
+                worst = v
+        out[r] = 2.0 * worst
+
+
+def kkt_rows(
+    G: np.ndarray, C: np.ndarray, W: np.ndarray, mu: float, *, nonneg: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(violation, l1)``: the largest KKT violation of every row of ``W`` in the seed scale
+    (``2 mu = lambda``) and the row's l1 norm. The violation is
+    recomputed from ``G``, ``C`` and the codes alone: on the support ``|g_j - lambda
+    sign(w_j)|``, off it ``max(|g_j| - lambda, 0)`` (``max(g_j - lambda, 0)`` if
+    ``nonneg``), ``g = 2 (C - W G)`` formed row by row from the non-zeros (``O(nnz p)``, no
+    dense temporaries)."""
+    G = np.ascontiguousarray(G, dtype=np.float64)
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    W = np.ascontiguousarray(W, dtype=np.float64)
+    p = G.shape[0]
+    out, l1 = np.zeros(C.shape[0]), np.zeros(C.shape[0])
+    _kkt_rows(G, C, W, float(mu), bool(nonneg), out, l1, np.zeros(p, np.int64), np.zeros(p),
+              np.zeros(p))  # fmt: skip
+    return out, l1
+
+
+def _prepare(G, C, kmax, out=None):
     G = np.ascontiguousarray(G, dtype=np.float64)
     C = np.ascontiguousarray(C, dtype=np.float64)
     ws = _workspace(G.shape[0], min(kmax, G.shape[0]))
-    return G, C, ws, np.zeros_like(C), np.zeros(4, dtype=np.int64)
+    if out is None:
+        out = np.zeros_like(C)
+    elif out.shape != C.shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {C.shape}")
+    return G, C, ws, out, np.zeros(4, dtype=np.int64)

@@ -163,9 +163,14 @@ def kkt_rounding_bound(z: torch.Tensor, A: torch.Tensor, w: torch.Tensor) -> tor
     dictionaries) it exceeds ``tol * lambda``, and :func:`lasso_active_set` then accepts
     violations up to it (``info["rounding_limited"]`` counts those signals).
     """
+    return _rounding_bound(z, A, w.abs().sum(-1))
+
+
+def _rounding_bound(z: torch.Tensor, A: torch.Tensor, l1: torch.Tensor) -> torch.Tensor:
+    """:func:`kkt_rounding_bound` from the codes' l1 norms ``l1``."""
     gam, amax = _rounding_factors(A)
     zn = torch.linalg.vector_norm(z.to(torch.float64), dim=-1)
-    return 2.0 * gam * amax * (zn + amax * w.abs().sum(-1))
+    return 2.0 * gam * amax * (zn + amax * l1.to(zn.device, zn.dtype))
 
 
 def duality_gap(
@@ -539,14 +544,20 @@ class _Options:
 
 class _Problem:
     """What every chunk of one solve shares: the dictionary, its Gram matrix, lambda, the
-    options. The FISTA step, its iteration matrix and the rank are computed on first use
-    (a solve whose codes are all zero, or small, needs none of them)."""
+    options. The extended Gram matrix, the FISTA step, its iteration matrix and the rank are
+    computed on first use (the compiled path needs none of them)."""
 
     def __init__(self, A: torch.Tensor, lam: float, nonneg: bool, opts: _Options):
         self.A, self.lam, self.nonneg, self.opts = A, lam, nonneg, opts
         self.G = A.T @ A
-        self.Ge = _extended_gram(self.G)
-        self.Ge32 = self.Ge.to(torch.float32)
+
+    @cached_property
+    def Ge(self) -> torch.Tensor:  # the batched path's (the compiled path needs only G)
+        return _extended_gram(self.G)
+
+    @cached_property
+    def Ge32(self) -> torch.Tensor:
+        return self.Ge.to(torch.float32)
 
     @cached_property
     def step(self) -> float:
@@ -769,8 +780,8 @@ def _feature_sign_pass(prob: _Problem, st: _Signals, todo, g, first: bool, info)
     info["rounds"] += 1
 
 
-def _solve_chunk(prob: _Problem, zc, c, info) -> torch.Tensor:
-    """:func:`lasso_active_set` on one chunk of signals (``c = zc @ A``); returns the codes."""
+def _solve_chunk(prob: _Problem, zc, c, info, out) -> None:
+    """:func:`lasso_active_set` on one chunk of signals (``c = zc @ A``), codes into ``out``."""
     o, lam = prob.opts, prob.lam
     st = _Signals.warm_started(prob, zc, c, info)
     todo = torch.arange(zc.shape[0], device=c.device)
@@ -804,18 +815,33 @@ def _solve_chunk(prob: _Problem, zc, c, info) -> torch.Tensor:
         info["homotopy"] += int(left.numel())
         st.w[left] = _homotopy_rows(prob, st.c[left])
         _polish(prob, st, left, info)
-    return st.w
+    out.copy_(st.w)
 
 
-def _solve_chunk_compiled(prob: _Problem, zc, c, info) -> torch.Tensor:
-    """:func:`lasso_active_set` on one chunk by the compiled per-signal kernels (CPU)."""
+def _kkt_check(prob: _Problem, c, w) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(violation, l1 norm)`` of every code, the violation recomputed from ``c``, the Gram
+    matrix and the codes alone (not from a solver's state): by a compiled row-by-row kernel
+    on the CPU, by a sparse product on other devices."""
+    if w.device.type == "cpu":
+        from deepunfold.solvers import _lasso_kernels as kernels
+
+        mu = prob.lam / 2.0
+        viol, l1 = kernels.kkt_rows(prob.G64, c.numpy(), w.numpy(), mu, nonneg=prob.nonneg)
+        return torch.from_numpy(viol), torch.from_numpy(l1)
+    g = 2.0 * (c - _sparse_gram_product(w, prob.G))
+    return _kkt_from_correlation(g, w, prob.lam, prob.nonneg), w.abs().sum(-1)
+
+
+def _solve_chunk_compiled(prob: _Problem, zc, c, info, out) -> None:
+    """:func:`lasso_active_set` on one chunk by the compiled per-signal kernels (CPU), codes
+    written into ``out`` (every element)."""
     from deepunfold.solvers import _lasso_kernels as kernels
 
     o = prob.opts
     gam, amax = _rounding_factors(prob.A)
     znorm = torch.linalg.vector_norm(zc, dim=-1).numpy()
     floors = np.stack([gam * amax * znorm, np.full_like(znorm, gam * amax * amax)], axis=1)
-    W, stats = kernels.solve_rows(
+    _, stats = kernels.solve_rows(
         prob.G64,
         c.detach().numpy(),
         prob.lam / 2.0,
@@ -827,11 +853,11 @@ def _solve_chunk_compiled(prob: _Problem, zc, c, info) -> torch.Tensor:
         growth=o.enter_growth,
         max_steps=10 * prob.G64.shape[0] + 100,
         kmax=prob.kmax,
+        out=out.numpy(),
     )
     info["rounds"] += int(stats[kernels.ROUNDS])
     info["removed"] += int(stats[kernels.REMOVED])
     info["homotopy"] += int(stats[kernels.FALLBACK])
-    return torch.from_numpy(W)
 
 
 def _polish(prob: _Problem, st: _Signals, todo, info, rounds: int = 10) -> None:
@@ -1064,26 +1090,36 @@ def lasso_active_set(
     info = dict.fromkeys(_COUNTERS, 0)
     with _one_blas_thread(cpu):
         live = _maybe_nonzero(z, A, lam, nonneg)
-        c = z[live] @ A
-        score = 2.0 * c if nonneg else 2.0 * c.abs()
-        nonzero = score.amax(-1) > lam
-        live, c = live[nonzero], c[nonzero]
-        w = z.new_zeros(z.shape[0], A.shape[1])
-        info["zero"] = z.shape[0] - int(live.numel())
-        if progress is not None and info["zero"]:
-            progress(info["zero"])
+        every = live.numel() == z.shape[0]
+        c = (z if every else z[live]) @ A
+        top = c.amax(-1) if nonneg else torch.maximum(c.amax(-1), -c.amin(-1))
+        nonzero = 2.0 * top > lam
+        info["zero"] = z.shape[0] - int(nonzero.sum())
+        # the compiled kernels return a zero code after one O(p) pass: leaving those rows out
+        # (copies of z, c and the codes) pays only where most codes are zero
+        if not (compiled and every and 2 * info["zero"] < z.shape[0]):
+            live, c = live[nonzero], c[nonzero]
+            every = False
+            if progress is not None and info["zero"]:
+                progress(info["zero"])
         kkt = z.new_zeros(z.shape[0])  # zero codes: max(|2 a_j^T z| - lam, 0) = 0
-        if live.numel():
+        l1 = z.new_zeros(z.shape[0])
+        if every:
             prob = _Problem(A, lam, nonneg, opts)
-            solve = _solve_chunk_compiled if compiled else _solve_chunk
-            wl = _run_chunks(prob, z[live], c, chunk_size, threads, progress, info, solve)
-            w[live] = wl
+            w = _run_chunks(prob, z, c, chunk_size, threads, progress, info, _solve_chunk_compiled)
             # the check, from the Gram matrix (no second pass over the signals)
-            g = 2.0 * (c - _sparse_gram_product(wl, prob.G))
-            kkt[live] = _kkt_from_correlation(g, wl, lam, nonneg)
+            kkt, l1 = _kkt_check(prob, c, w)
+        else:
+            w = z.new_zeros(z.shape[0], A.shape[1])
+            if live.numel():
+                prob = _Problem(A, lam, nonneg, opts)
+                solve = _solve_chunk_compiled if compiled else _solve_chunk
+                wl = _run_chunks(prob, z[live], c, chunk_size, threads, progress, info, solve)
+                w[live] = wl
+                kkt[live], l1[live] = _kkt_check(prob, c, wl)
     # below tol * lam the float64 correlations cannot be resolved for tiny lambdas: the check
     # then allows their rounding bound (kkt_rounding_bound)
-    bound = kkt_rounding_bound(z, A, w)
+    bound = _rounding_bound(z, A, l1)
     info["rounding_limited"] = int((bound > tol * lam).sum())
     bad = kkt > torch.clamp(bound, min=tol * lam)
     info["unconverged"] = int(bad.sum())
@@ -1165,8 +1201,10 @@ class _one_blas_thread:
 
 
 def _run_chunks(prob, z, c, chunk_size, threads, progress, info, solve_chunk) -> torch.Tensor:
-    """Solve the signals in chunks, on ``threads`` worker threads when above one."""
+    """Solve the signals in chunks, on ``threads`` worker threads when above one; each chunk
+    writes its rows of one output (no per-chunk copies to concatenate)."""
     n = z.shape[0]
+    out = c.new_empty(n, c.shape[1])  # every row is written by its chunk
     if threads > 1:  # at least two chunks per thread, so the threads finish together
         chunk_size = max(8, min(chunk_size, -(-n // (2 * threads))))
     starts = range(0, n, chunk_size)
@@ -1175,17 +1213,17 @@ def _run_chunks(prob, z, c, chunk_size, threads, progress, info, solve_chunk) ->
     def solve(start):
         part = dict.fromkeys(_COUNTERS, 0)
         sl = slice(start, start + chunk_size)
-        w = solve_chunk(prob, z[sl], c[sl], part)
+        solve_chunk(prob, z[sl], c[sl], part, out[sl])
         with lock:
             for key in _COUNTERS:
                 info[key] = info.get(key, 0) + part[key]
             if progress is not None:
-                progress(int(w.shape[0]))
-        return w
+                progress(len(range(n)[sl]))
 
     if threads > 1 and len(starts) > 1:
         with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(solve, starts))
+            list(pool.map(solve, starts))
     else:
-        parts = [solve(s) for s in starts]
-    return torch.cat(parts)
+        for s in starts:
+            solve(s)
+    return out
