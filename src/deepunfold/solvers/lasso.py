@@ -826,7 +826,9 @@ def _kkt_check(prob: _Problem, c, w) -> tuple[torch.Tensor, torch.Tensor]:
         from deepunfold.solvers import _lasso_kernels as kernels
 
         mu = prob.lam / 2.0
-        viol, l1 = kernels.kkt_rows(prob.G64, c.numpy(), w.numpy(), mu, nonneg=prob.nonneg)
+        viol, l1 = kernels.kkt_rows(
+            prob.G64, c.detach().numpy(), w.detach().numpy(), mu, nonneg=prob.nonneg
+        )
         return torch.from_numpy(viol), torch.from_numpy(l1)
     g = 2.0 * (c - _sparse_gram_product(w, prob.G))
     return _kkt_from_correlation(g, w, prob.lam, prob.nonneg), w.abs().sum(-1)
