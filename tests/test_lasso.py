@@ -311,6 +311,16 @@ def test_kernel_output_buffer_is_checked():
     assert W is out and np.allclose(out, 0.5)  # every element written: (1 - 0.5) / 1
 
 
+@pytest.mark.parametrize("method", ["compiled", "batched"])
+def test_empty_batch_and_all_zero_codes(method):
+    A = dictionary("gaussian", 10, 20)
+    w, info = lasso_active_set(torch.zeros(0, 10, dtype=torch.float64), A, 0.1, method=method)
+    assert w.shape == (0, 20) and info["unconverged"] == 0
+    z = signals(10, 3)
+    w, info = lasso_active_set(z, A, 2.01 * float((2 * z @ A).abs().max()), method=method)
+    assert w.shape == (3, 20) and not w.any() and info["zero"] == 3
+
+
 def test_method_is_checked():
     A = dictionary("gaussian", 10, 20)
     z = signals(10, 2)

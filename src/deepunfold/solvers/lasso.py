@@ -1101,24 +1101,21 @@ def lasso_active_set(
         # (copies of z, c and the codes) pays only where most codes are zero
         if not (compiled and every and 2 * info["zero"] < z.shape[0]):
             live, c = live[nonzero], c[nonzero]
-            every = False
+            every = live.numel() == z.shape[0]
             if progress is not None and info["zero"]:
                 progress(info["zero"])
         kkt = z.new_zeros(z.shape[0])  # zero codes: max(|2 a_j^T z| - lam, 0) = 0
         l1 = z.new_zeros(z.shape[0])
-        if every:
-            prob = _Problem(A, lam, nonneg, opts)
-            w = _run_chunks(prob, z, c, chunk_size, threads, progress, info, _solve_chunk_compiled)
-            # the check, from the Gram matrix (no second pass over the signals)
-            kkt, l1 = _kkt_check(prob, c, w)
-        else:
+        if not live.numel():
             w = z.new_zeros(z.shape[0], A.shape[1])
-            if live.numel():
-                prob = _Problem(A, lam, nonneg, opts)
-                solve = _solve_chunk_compiled if compiled else _solve_chunk
-                wl = _run_chunks(prob, z[live], c, chunk_size, threads, progress, info, solve)
-                w[live] = wl
-                kkt[live], l1[live] = _kkt_check(prob, c, wl)
+        else:
+            prob = _Problem(A, lam, nonneg, opts)
+            solve = _solve_chunk_compiled if compiled else _solve_chunk
+            wl = _run_chunks(prob, z if every else z[live], c, chunk_size, threads, progress,
+                             info, solve)  # fmt: skip
+            w = wl if every else z.new_zeros(z.shape[0], A.shape[1]).index_copy_(0, live, wl)
+            # the check, from the Gram matrix (no second pass over the signals)
+            kkt[live], l1[live] = _kkt_check(prob, c, wl)
     # below tol * lam the float64 correlations cannot be resolved for tiny lambdas: the check
     # then allows their rounding bound (kkt_rounding_bound)
     bound = _rounding_bound(z, A, l1)
@@ -1220,7 +1217,7 @@ def _run_chunks(prob, z, c, chunk_size, threads, progress, info, solve_chunk) ->
             for key in _COUNTERS:
                 info[key] = info.get(key, 0) + part[key]
             if progress is not None:
-                progress(len(range(n)[sl]))
+                progress(min(chunk_size, n - start))
 
     if threads > 1 and len(starts) > 1:
         with ThreadPoolExecutor(threads) as pool:
