@@ -67,6 +67,70 @@ def _threshold(x: torch.Tensor, zeta: torch.Tensor) -> torch.Tensor:
     return hard_threshold(x, zeta[:, None, None])
 
 
+def default_beta(m: int, n: int) -> float:
+    r"""The authors' threshold constant :math:`\beta = 1/(2(mn)^{1/4})`."""
+    return 1.0 / (2.0 * (m * n) ** 0.25)
+
+
+@dataclass
+class Factors:
+    r"""A batch of rank-r matrices :math:`U\,\mathrm{diag}(\sigma)\,V^\top`: ``u`` ``(B, m, r)``
+    and ``v`` ``(B, n, r)`` with orthonormal columns, ``sigma`` ``(B, r)``."""
+
+    u: torch.Tensor
+    sigma: torch.Tensor
+    v: torch.Tensor
+
+    def matrix(self) -> torch.Tensor:
+        return (self.u * self.sigma[:, None, :]) @ self.v.mT
+
+
+def truncated_svd(x: torch.Tensor, rank: int) -> Factors:
+    """The best rank-``rank`` approximation of every matrix of ``x`` (one full thin SVD)."""
+    u, s, vh = torch.linalg.svd(x, full_matrices=False)
+    return Factors(u[..., :rank], s[..., :rank], vh[..., :rank, :].mT)
+
+
+def initialise(x: torch.Tensor, rank: int, beta: float, beta_init: float):
+    r"""AccAltProj's initialisation: ``(factors of L_0, S_0)``.
+
+    :math:`S_{-1} = \mathcal H_{\beta_0\sigma_1(D)}(D)`, :math:`L_0` the rank-r truncation of
+    :math:`D - S_{-1}`, :math:`S_0 = \mathcal H_{\beta\sigma_1(L_0)}(D - L_0)`.
+    """
+    sparse = _threshold(x, beta_init * torch.linalg.matrix_norm(x, ord=2))
+    f = truncated_svd(x - sparse, rank)
+    sparse = _threshold(x - f.matrix(), beta * f.sigma[:, 0])
+    return f, sparse
+
+
+def tangent_update(x: torch.Tensor, sparse: torch.Tensor, f: Factors):
+    r"""One low-rank step: the rank-r truncation of :math:`D - S_k` projected on the tangent
+    space at :math:`L_k` (QR of two thin blocks and one :math:`2r\times 2r` SVD).
+
+    Returns the new factors and all :math:`2r` singular values of :math:`M` (``(B, 2r)``),
+    from which AccAltProj's threshold :func:`schedule` is read.
+    """
+    r = f.u.shape[-1]
+    u, v = f.u, f.v
+    z = x - sparse
+    zv = z @ v
+    ztu = z.mT @ u
+    q1, r1 = torch.linalg.qr(ztu - v @ (zv.mT @ u))
+    q2, r2 = torch.linalg.qr(zv - u @ (u.mT @ zv))
+    top = torch.cat([u.mT @ zv, r1.mT], dim=-1)
+    bottom = torch.cat([r2, torch.zeros_like(r2)], dim=-1)
+    um, sm, vmh = torch.linalg.svd(torch.cat([top, bottom], dim=-2))
+    u = torch.cat([u, q2], dim=-1) @ um[..., :r]
+    v = torch.cat([v, q1], dim=-1) @ vmh[..., :r, :].mT
+    return Factors(u, sm[:, :r], v), sm
+
+
+def schedule(sm: torch.Tensor, rank: int, beta: float, gamma: float, t: int) -> torch.Tensor:
+    r"""AccAltProj's threshold of iteration ``t``: :math:`\zeta_t = \beta(\sigma_{r+1}(M) +
+    \gamma^t\sigma_1(M))` per matrix, from the singular values ``sm`` of :func:`tangent_update`."""
+    return beta * (sm[:, rank] + gamma**t * sm[:, 0])
+
+
 def accaltproj(
     x: torch.Tensor,
     rank: int,
@@ -81,21 +145,18 @@ def accaltproj(
 
     Each matrix stops on its own once its relative residual is below ``tol``; only the
     unconverged ones are iterated further. ``max_iter = 0`` returns the initialisation.
-    Run it in float64 for ``tol`` below about 1e-6.
+    Run it in float64 for ``tol`` below about 1e-6. The pieces (:func:`initialise`,
+    :func:`tangent_update`, :func:`schedule`, the hard threshold) are public: the learned
+    RPCA (:mod:`deepunfold.unfolded.lrpca`) runs them as its AccAltProj special case.
     """
     _check(x, rank, gamma, max_iter)
     b, m, n = x.shape
-    beta = 1.0 / (2.0 * (m * n) ** 0.25) if beta is None else float(beta)
+    beta = default_beta(m, n) if beta is None else float(beta)
     beta_init = 4.0 * beta if beta_init is None else float(beta_init)
-    r = rank
     normx = torch.linalg.matrix_norm(x).clamp_min(torch.finfo(x.dtype).tiny)
 
-    # initialisation: one full SVD of D - S_{-1} per matrix
-    sparse = _threshold(x, beta_init * torch.linalg.matrix_norm(x, ord=2))
-    u, s, vh = torch.linalg.svd(x - sparse, full_matrices=False)
-    u, sig, v = u[..., :r], s[..., :r], vh[..., :r, :].mT
-    low = (u * sig[:, None, :]) @ v.mT
-    sparse = _threshold(x - low, beta * sig[:, 0])
+    f, sparse = initialise(x, rank, beta, beta_init)
+    u, v, low = f.u, f.v, f.matrix()
     residual = torch.linalg.matrix_norm(x - low - sparse) / normx
     iterations = torch.zeros(b, dtype=torch.long)
 
@@ -103,21 +164,11 @@ def accaltproj(
     for t in range(1, max_iter + 1):
         if len(active) == 0:
             break
-        xa, ua, va = x[active], u[active], v[active]
-        z = xa - sparse[active]
-        zv = z @ va
-        ztu = z.mT @ ua
-        q1, r1 = torch.linalg.qr(ztu - va @ (zv.mT @ ua))
-        q2, r2 = torch.linalg.qr(zv - ua @ (ua.mT @ zv))
-        top = torch.cat([ua.mT @ zv, r1.mT], dim=-1)
-        bottom = torch.cat([r2, torch.zeros_like(r2)], dim=-1)
-        um, sm, vmh = torch.linalg.svd(torch.cat([top, bottom], dim=-2))
-        ua = torch.cat([ua, q2], dim=-1) @ um[..., :r]
-        va = torch.cat([va, q1], dim=-1) @ vmh[..., :r, :].mT
-        la = (ua * sm[:, None, :r]) @ va.mT
-        zeta = beta * (sm[:, r] + gamma**t * sm[:, 0])
-        sa = _threshold(xa - la, zeta)
-        u[active], v[active], low[active], sparse[active] = ua, va, la, sa
+        xa = x[active]
+        fa, sm = tangent_update(xa, sparse[active], Factors(u[active], f.sigma[active], v[active]))
+        la = fa.matrix()
+        sa = _threshold(xa - la, schedule(sm, rank, beta, gamma, t))
+        u[active], v[active], low[active], sparse[active] = fa.u, fa.v, la, sa
         iterations[active] += 1
         res = torch.linalg.matrix_norm(xa - la - sa) / normx[active]
         residual[active] = res
