@@ -47,8 +47,7 @@ import torch
 
 from deepunfold.solvers.lasso import (
     LassoNotConverged,
-    _gap_from_residual,
-    _kkt_from_correlation,
+    LassoOptions,
     check_lasso_inputs,
     duality_gap,
     kkt_violation,
@@ -56,6 +55,7 @@ from deepunfold.solvers.lasso import (
     lasso_homotopy,
     objective,
 )
+from deepunfold.solvers.lasso.certificates import gap_from_residual, kkt_from_correlation
 from deepunfold.solvers.proximal_gradient import fista, ista
 
 __all__ = [
@@ -169,8 +169,7 @@ def sparse_code(
             A,
             lam,
             nonneg=nonneg,
-            tol=tol,
-            chunk_size=chunk_size,
+            options=LassoOptions(tol=tol, chunk_size=chunk_size),
             threads=threads,
             method=method,
             on_unconverged=on_unconverged,
@@ -205,8 +204,8 @@ def sparse_code(
     return CodeResult(
         w=w,
         objective=r.pow(2).sum(-1) + lam * w.abs().sum(-1),
-        kkt=_kkt_from_correlation(2.0 * ar, w, lam, nonneg),
-        gap=_gap_from_residual(z, r, ar, w, lam, nonneg),
+        kkt=kkt_from_correlation(2.0 * ar, w, lam, nonneg),
+        gap=gap_from_residual(z, r, ar, w, lam, nonneg),
         n_iter=n_iter,
         seconds=seconds,
         info=info,

@@ -1,11 +1,14 @@
 r"""Compiled per-signal Lasso kernels (Numba) of :func:`~deepunfold.solvers.lasso.lasso_active_set`.
 
-Every kernel works in the *half scale* on the Gram matrix: for one signal with correlations
-:math:`c = A^\top z` and :math:`G = A^\top A` it minimises :math:`\tfrac12 w^\top G w -
-c^\top w + \mu\|w\|_1` (optionally :math:`w \ge 0`), :math:`\mu = \lambda/2` in the seed
-scale. The residual correlation :math:`\rho = c - Gw` satisfies the KKT conditions when
-:math:`\rho_i = \mu\,\mathrm{sign}(w_i)` on the support and :math:`|\rho_j| \le \mu` off it
-(:math:`\rho_j \le \mu` for non-negative codes).
+Every kernel works in the *half scale* on the Gram matrix: for one signal :math:`x` with
+correlations :math:`c = A^\top x` and :math:`G = A^\top A` it minimises :math:`\tfrac12 w^\top
+G w - c^\top w + \mu\|w\|_1` over the code :math:`w` (the ``z`` of the package; ``w`` here,
+since the kernels name their buffers by it), optionally :math:`w \ge 0`, with :math:`\mu =
+\lambda/2` for the full-scale :math:`\lambda` of :mod:`deepunfold.solvers.lasso`
+(:func:`kkt_rows` reports in the full scale). The residual correlation :math:`\rho = c -
+Gw` satisfies the KKT conditions when :math:`\rho_i = \mu\,\mathrm{sign}(w_i)` on the
+support and :math:`|\rho_j| \le \mu` off it (:math:`\rho_j \le \mu` for non-negative
+codes).
 
 The support's Gram block :math:`G_{SS} = L L^\top` is held as a lower-triangular factor
 :math:`L` (row-major), updated in place:
@@ -572,7 +575,7 @@ def _kkt_rows(G, C, W, mu, nonneg, out, l1, idx, vals, rho):
 def kkt_rows(
     G: np.ndarray, C: np.ndarray, W: np.ndarray, mu: float, *, nonneg: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(violation, l1)``: the largest KKT violation of every row of ``W`` in the seed scale
+    """``(violation, l1)``: the largest KKT violation of every row of ``W`` in the full scale
     (``2 mu = lambda``) and the row's l1 norm. The violation is
     recomputed from ``G``, ``C`` and the codes alone: on the support ``|g_j - lambda
     sign(w_j)|``, off it ``max(|g_j| - lambda, 0)`` (``max(g_j - lambda, 0)`` if
