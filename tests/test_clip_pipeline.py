@@ -205,7 +205,7 @@ def test_offline_downloads_name_the_files(tmp_path):
 
 def test_offline_weights_rule_names_the_checkpoint(tmp_path):
     from deepunfold.clip.embed import fetch_weights
-    from deepunfold.pipeline.resources import MissingResourceError
+    from deepunfold.io import MissingResourceError
 
     out = tmp_path / "resources/open_clip/RN50_nowhere.pt"
     with pytest.raises(MissingResourceError) as err:

@@ -13,7 +13,7 @@ from deepunfold.data.digits import (
     stratified_split,
 )
 from deepunfold.data.mnist import Digits, MNISTFileError, raw_paths, write_raw
-from deepunfold.pipeline.resources import MissingResourceError
+from deepunfold.io import MissingResourceError
 
 
 def test_stratified_split_is_seeded_and_keeps_class_shares():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from deepunfold.data.images import ImageData, load_cifar10, load_digit_images, load_image_data
-from deepunfold.pipeline.resources import MissingResourceError
+from deepunfold.io import MissingResourceError
 
 
 def test_digit_images_split_disjoint_stratified_and_reproducible():

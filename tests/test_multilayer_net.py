@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepunfold.data.digits import load_digits_split, load_mnist
-from deepunfold.pipeline.resources import MissingResourceError
+from deepunfold.io import MissingResourceError
 from deepunfold.solvers.multilayer import layered_thresholding, matrix_layer, ml_ista_step
 from deepunfold.solvers.proximal_gradient import power_iteration
 from deepunfold.train.loop import count_parameters

@@ -3,7 +3,7 @@
 import pytest
 from helpers import copy_workflow, snakemake
 
-from deepunfold.pipeline.resources import MissingResourceError, require_files
+from deepunfold.io import MissingResourceError, require_files
 
 
 def test_require_files_names_missing(tmp_path):

@@ -432,7 +432,7 @@ def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
     import struct
 
     from deepunfold.data.digits import load_mnist_digits
-    from deepunfold.pipeline.resources import MissingResourceError
+    from deepunfold.io import MissingResourceError
 
     with pytest.raises(MissingResourceError, match="train-images-idx3-ubyte"):
         load_mnist_digits(tmp_path, train=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepunfold.pipeline.io import atomic_path
+from deepunfold.io import atomic_path
 
 __all__ = [
     "FORMAT",

@@ -310,7 +310,7 @@ def write_codes(path, w, ids, labels, meta: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from deepunfold.pipeline.io import atomic_path
+    from deepunfold.io import atomic_path
 
     csr = codes_to_csr(w)
     offsets = pa.array(csr.indptr.astype(np.int32), pa.int32())

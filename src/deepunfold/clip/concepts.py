@@ -216,14 +216,13 @@ KARPATHY_URL = "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_da
 def fetch_karpathy_captions(out: str | Path, url: str = KARPATHY_URL) -> Path:
     """Download Karpathy's caption splits and keep ``dataset_flickr30k.json`` as ``out``.
 
-    Raises :class:`~deepunfold.pipeline.resources.MissingResourceError` naming ``out`` when offline.
+    Raises :class:`~deepunfold.io.MissingResourceError` naming ``out`` when offline.
     """
     import io
     import urllib.request
     import zipfile
 
-    from deepunfold.pipeline.io import atomic_path
-    from deepunfold.pipeline.resources import MissingResourceError
+    from deepunfold.io import MissingResourceError, atomic_path
 
     out = Path(out)
     try:
@@ -258,11 +257,11 @@ NLTK_PACKAGES = {
 def fetch_nltk_data(root: str | Path) -> list[Path]:
     """Download NLTK's English POS tagger and stopwords into ``root`` (an ``nltk_data`` folder).
 
-    Raises :class:`~deepunfold.pipeline.resources.MissingResourceError` naming the files to place.
+    Raises :class:`~deepunfold.io.MissingResourceError` naming the files to place.
     """
     import nltk
 
-    from deepunfold.pipeline.resources import require_files
+    from deepunfold.io import require_files
 
     root = Path(root)
     files = [root / f for files in NLTK_PACKAGES.values() for f in files]

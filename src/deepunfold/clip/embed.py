@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepunfold.pipeline.io import atomic_path
-from deepunfold.pipeline.resources import MissingResourceError
+from deepunfold.io import MissingResourceError, atomic_path
 
 __all__ = [
     "CIFAR10_CLASSES",

@@ -76,11 +76,12 @@ def read_mnist(root: str | Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
     """One MNIST split from torchvision's raw files under ``root`` (no download).
 
     Returns images ``(n, 28, 28)`` uint8 and labels ``(n,)`` int64. Missing files raise
-    :class:`~deepunfold.pipeline.resources.MissingResourceError` naming all of them and where
+    :class:`~deepunfold.io.MissingResourceError` naming all of them and where
     to get them; a corrupt file raises :class:`~deepunfold.data.mnist.MNISTFileError`.
     """
     from deepunfold.data.mnist import load_raw
-    from deepunfold.pipeline.resources import TORCHVISION, require_files
+    from deepunfold.data.torchvision_files import TORCHVISION
+    from deepunfold.io import require_files
 
     require_files(
         [Path(root) / f for f in TORCHVISION["MNIST"]["files"]],

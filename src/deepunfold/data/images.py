@@ -81,7 +81,8 @@ def load_cifar10(root, val_size: int = 5000, limit_train: int | None = None,
     images less ``val_size`` held out for validation (fixed seed), and the 10,000 test images."""
     from torchvision.datasets import CIFAR10
 
-    from deepunfold.pipeline.resources import TORCHVISION, require_files
+    from deepunfold.data.torchvision_files import TORCHVISION
+    from deepunfold.io import require_files
 
     info = TORCHVISION["CIFAR10"]
     require_files([f"{root}/{f}" for f in info["files"] + info["train_files"]], "CIFAR-10",

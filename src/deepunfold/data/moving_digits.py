@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from deepunfold.data.digits import load_mnist5k_digits, load_mnist_digits, load_sklearn_digits
-from deepunfold.pipeline.io import atomic_path
+from deepunfold.io import atomic_path
 
 __all__ = [
     "DIGIT_SOURCES",

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepunfold.pipeline.io import atomic_path
+from deepunfold.io import atomic_path
 
 __all__ = [
     "gaussian_dictionary",

@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # headless: figures are files, never windows
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepunfold.pipeline.io import atomic_path  # noqa: E402
+from deepunfold.io import atomic_path  # noqa: E402
 
 __all__ = ["plt", "new_figure", "save_figure", "demo_note"]
 

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from deepunfold.pipeline.io import atomic_path
+from deepunfold.io import atomic_path
 from deepunfold.pipeline.jobs import package_versions
 
 __all__ = [

@@ -8,53 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MissingResourceError", "require_files", "download_torchvision"]
+from deepunfold.data.torchvision_files import TORCHVISION
+from deepunfold.io import MissingResourceError, require_files
 
-
-class MissingResourceError(RuntimeError):
-    """An external file is missing and could not be downloaded."""
-
-
-def require_files(paths, what: str, how: str) -> None:
-    """Raise :class:`MissingResourceError` listing the ``paths`` that do not exist.
-
-    Args:
-        paths: files that must exist.
-        what: a short name of the resource (``"MNIST"``).
-        how: where to get the files (a URL or instructions).
-    """
-    missing = [str(p) for p in paths if not Path(p).is_file()]
-    if missing:
-        listing = "\n  ".join(missing)
-        raise MissingResourceError(
-            f"{what} is not available and could not be downloaded here.\n"
-            f"Place these files and rerun:\n  {listing}\n{how}"
-        )
-
-
-# torchvision's on-disk layout of the data sets the study uses, and where to get them
-TORCHVISION = {
-    "MNIST": {
-        "files": [
-            "MNIST/raw/train-images-idx3-ubyte",
-            "MNIST/raw/train-labels-idx1-ubyte",
-            "MNIST/raw/t10k-images-idx3-ubyte",
-            "MNIST/raw/t10k-labels-idx1-ubyte",
-        ],
-        "how": "Get them (gunzipped) from https://ossci-datasets.s3.amazonaws.com/mnist/ "
-        "or any MNIST mirror.",
-    },
-    "CIFAR10": {
-        "files": [
-            "cifar-10-batches-py/test_batch",
-            "cifar-10-batches-py/batches.meta",
-        ],
-        # the training batches (task 7 trains on them; the same archive holds both)
-        "train_files": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],
-        "how": "Get cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-        "and unpack it there.",
-    },
-}
+# the missing-file error and the data sets' layout live below the pipeline layer, where the
+# readers of data/ use them; the workflow imports them from here with the downloads
+__all__ = ["MissingResourceError", "require_files", "TORCHVISION", "download_torchvision"]
 
 
 def download_torchvision(name: str, root: str | Path, part: str = "files") -> list[Path]:
