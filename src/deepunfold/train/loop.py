@@ -96,3 +96,31 @@ def count_parameters(model: torch.nn.Module | None) -> int:
     if model is None:
         return 0
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | Path, **extra) -> None:
+    """Save ``model.state_dict()`` plus ``extra`` metadata atomically, refusing NaN weights."""
+    state = model.state_dict()
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            check_finite(tensor, f"parameter {name!r}")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # a file object, not a path: torch.save writes a path's name into the archive, and
+        # the temporary name would make every checkpoint's bytes differ
+        torch.save({"state_dict": state, **extra}, f)
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module | None = None) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (into ``model`` if given)."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RuntimeError(
+            f"{path} is not a readable checkpoint ({err}); delete it and rerun"
+        ) from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise RuntimeError(f"{path} is not a deepunfold checkpoint (no 'state_dict'); rerun")
+    if model is not None:
+        model.load_state_dict(ckpt["state_dict"])
+    return ckpt
