@@ -12,7 +12,7 @@ Kernels (small, fixed-seed inputs, one process):
   the same weights and batch (the relative difference is that of the updated weights);
 - ``sparse_code``: 512 signals against a 64 x 256 dictionary, deepunfold.clip.codes.sparse_code
   (active set, lambda 0.05) on the device of its tensors;
-- ``pcp``: a batch of 8 64 x 20 low-rank + sparse matrices, deepunfold.unfolded.rpca.pcp
+- ``pcp``: a batch of 8 64 x 20 low-rank + sparse matrices, deepunfold.solvers.pcp.pcp
   (float64, 200 iterations at most).
 
 For each kernel it prints the CPU time, and with CUDA the GPU time, the speed-up and the
@@ -84,10 +84,11 @@ def kernels():
     from deepunfold.clip.embed import encode_images, encode_texts, load_model
     from deepunfold.clip.tinyclip import TINYCLIP_NAME, _contrastive_loss, tinyclip_config
     from deepunfold.data.sparse_signals import make_problem
+    from deepunfold.solvers.pcp import pcp
     from deepunfold.unfolded.csc import resnet
     from deepunfold.unfolded.lista import build_model
     from deepunfold.unfolded.mlista import MLISTANet
-    from deepunfold.unfolded.rpca import UnfoldedRPCA, pcp, rpca_loss
+    from deepunfold.unfolded.rpca import UnfoldedRPCA, rpca_loss
 
     gen = torch.Generator().manual_seed(0)
     out = {}

@@ -37,6 +37,7 @@ import torch
 
 from deepunfold.data.moving_digits import digit_pools, make_moving_digits
 from deepunfold.ops.metrics import nmse_db
+from deepunfold.solvers.pcp import pcp
 from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     _conv2d,
@@ -44,7 +45,6 @@ from deepunfold.unfolded.rpca import (
     as_samples,
     from_matrix,
     initial_thresholds,
-    pcp,
     predict,
     train_unfolded,
     tune_untrained,

@@ -28,6 +28,7 @@ from deepunfold.clip.concepts import (
     load_nltk_tagger,
     read_word_list,
 )
+from deepunfold.solvers.lasso import LassoOptions
 
 
 def _unit_rows(n, d, seed=0):
@@ -208,7 +209,7 @@ def test_active_set_converges_with_supports_near_the_rank(nonneg):
 
     z, A = synthetic_concept_instance(2000, 512, 1003, seed=0)
     z, lam = z[:6], 0.01
-    w, info = lasso_active_set(z, A, lam, nonneg=nonneg, max_rounds=60)
+    w, info = lasso_active_set(z, A, lam, nonneg=nonneg, options=LassoOptions(max_rounds=60))
     assert info["unconverged"] == 0
     assert float(kkt_violation(z, A, w, lam, nonneg).max()) <= 1e-9 * lam
     assert float((w != 0).sum(-1).double().mean()) > (330 if nonneg else 380)
@@ -232,7 +233,7 @@ def test_active_set_converges_at_the_rank_with_near_duplicate_atoms(nonneg):
     A[:, 100:110] = A[:, :10] + 1e-5 * torch.randn(64, 10, generator=gen, dtype=torch.float64)
     A = A / A.norm(dim=0, keepdim=True)
     lam = 0.01
-    w, info = lasso_active_set(z, A, lam, nonneg=nonneg, max_rounds=150)
+    w, info = lasso_active_set(z, A, lam, nonneg=nonneg, options=LassoOptions(max_rounds=150))
     assert info["unconverged"] == 0
     assert float(kkt_violation(z, A, w, lam, nonneg).max()) <= 1e-9 * lam
     assert float((w != 0).sum(-1).double().mean()) > 58

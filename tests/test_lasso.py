@@ -1,5 +1,6 @@
 """The exact Lasso solver (deepunfold.solvers.lasso): convergence on every dictionary family,
-agreement with scikit-learn, the homotopy fallback, clear errors and threads."""
+agreement with scikit-learn, the homotopy fallback, clear errors (every option and numeric
+argument checked) and threads."""
 
 import warnings
 
@@ -7,10 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import deepunfold.solvers.lasso as lasso_mod
+import deepunfold.solvers.lasso.batched as batched_mod
+import deepunfold.solvers.lasso.solve as solve_mod
 from deepunfold.solvers.lasso import (
     LassoNotConverged,
+    LassoOptions,
     duality_gap,
+    kernels,
     kkt_violation,
     lasso_active_set,
     lasso_homotopy,
@@ -114,7 +118,7 @@ def test_homotopy_fallback_alone_converges(family, nonneg):
         A = dictionary(family, d, n, seed=7)
         z = signals(d, 3, seed=2)
         lam = 0.02 * float((2 * z @ A).abs().max())
-        w, info = lasso_active_set(z, A, lam, nonneg=nonneg, max_rounds=0)
+        w, info = lasso_active_set(z, A, lam, nonneg=nonneg, options=LassoOptions(max_rounds=0))
         assert info["homotopy"] == 3 - info["zero"] and info["unconverged"] == 0
         assert float(kkt_violation(z, A, w, lam, nonneg).max()) <= TOL * lam
         ref, _ = lasso_active_set(z, A, lam, nonneg=nonneg)
@@ -153,18 +157,19 @@ def test_unconverged_is_an_error_unless_a_budget_was_asked(monkeypatch):
     A = dictionary("gaussian", 20, 50)
     z = signals(20, 3)
     broken = lambda prob, c: torch.zeros_like(c)  # noqa: E731  a fallback that fails
-    monkeypatch.setattr(lasso_mod, "_homotopy_rows", broken)
-    monkeypatch.setattr(lasso_mod, "_polish", lambda *a, **k: None)
+    monkeypatch.setattr(batched_mod, "_homotopy_rows", broken)
+    monkeypatch.setattr(batched_mod, "_polish", lambda *a, **k: None)
     # the compiled path, with kernels that return zero codes
     monkeypatch.setattr(
-        lasso_mod, "_solve_chunk_compiled", lambda prob, zc, c, info, out: out.zero_()
+        solve_mod, "_solve_chunk_compiled", lambda prob, xc, c, info, out: out.zero_()
     )
+    budget = LassoOptions(max_rounds=0)
     for method in ("batched", "compiled"):
         with pytest.raises(LassoNotConverged, match="above the KKT tolerance"):
-            lasso_active_set(z, A, 0.05, max_rounds=0, method=method)
+            lasso_active_set(z, A, 0.05, options=budget, method=method)
         with pytest.warns(RuntimeWarning, match="above the KKT tolerance"):
             w, info = lasso_active_set(
-                z, A, 0.05, max_rounds=0, on_unconverged="warn", method=method
+                z, A, 0.05, options=budget, on_unconverged="warn", method=method
             )
         assert info["unconverged"] == 3 and info["max_kkt"] > 1e-3
 
@@ -252,8 +257,6 @@ def test_compiled_and_batched_agree_on_random_families():
 def test_pivot_swaps_an_atom_in_at_full_rank():
     """Supports at the rank: every violator lies in the span of the support, so it can only
     enter by a swap (``_pivot``); without it the active set gave up on these signals."""
-    from deepunfold.solvers import _lasso_kernels as kernels
-
     A = dictionary("near_duplicate", 40, 120, seed=7)
     z = signals(40, 4)
     lam = 0.005 * float((2 * z @ A).abs().max())
@@ -279,8 +282,6 @@ def test_compiled_check_matches_the_check_from_the_signals(nonneg):
     """The final check's kernel (``kkt_rows``, from the Gram matrix and the codes) against
     ``kkt_violation`` (from ``z`` and ``A``) on codes that are not minimisers: random sparse
     codes of both signs, zero rows and converged rows, every family."""
-    from deepunfold.solvers import _lasso_kernels as kernels
-
     rng = np.random.default_rng(5)
     for family in FAMILIES:
         A = dictionary(family, 30, 70, seed=1)
@@ -300,8 +301,6 @@ def test_compiled_check_matches_the_check_from_the_signals(nonneg):
 
 
 def test_kernel_output_buffer_is_checked():
-    from deepunfold.solvers import _lasso_kernels as kernels
-
     G, C = np.eye(4), np.ones((2, 4))
     opts = dict(nonneg=False, tol=1e-9, max_rounds=10, enter_min=2, max_steps=50, kmax=4)
     with pytest.raises(ValueError, match="out must be"):
@@ -348,3 +347,118 @@ def test_tiny_lambda_converges_to_the_rounding_bound(family):
                 w_ls = torch.linalg.pinv(A) @ z.T
                 f_ls = lam * w_ls.abs().sum(0) + (z.T - A @ w_ls).pow(2).sum(0)
                 assert bool((objective(z, A, w, lam) <= f_ls * (1 + 1e-9)).all())
+
+
+# one bad value per field of LassoOptions (and a second kind where the field has two)
+BAD_OPTIONS = [
+    ("tol", -1.0), ("tol", 0.0), ("tol", float("nan")), ("tol", "1e-9"),
+    ("max_rounds", -1), ("max_rounds", 2.5), ("max_rounds", True),
+    ("chunk_size", 0), ("chunk_size", 100.0),
+    ("enter_bulk", 0), ("enter_bulk", None),
+    ("enter_growth", -0.1), ("enter_growth", float("inf")),
+    ("warm", "cold"), ("warm", None),
+    ("warm_iter", 0), ("warm_iter", 4.5),
+    ("zero_start_max", -1), ("zero_start_max", "300"),
+    ("bulk_rounds", 0),
+    ("direct_frac", -0.5), ("direct_frac", float("nan")),
+    ("enter_min", 0),
+    ("enter_first", 0),
+    ("stage_tol", 0.0), ("stage_tol", -0.3),
+    ("stage_rounds", 0),
+    ("saturated_room", -1),
+    ("stall_rounds", 0),
+    ("sub_batch", 0),
+    ("stage_float32", 1), ("stage_float32", "yes"),
+]  # fmt: skip
+
+
+def test_every_option_field_is_checked():
+    from dataclasses import fields
+
+    checked = {name for name, _ in BAD_OPTIONS}
+    assert checked == {f.name for f in fields(LassoOptions)}
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_OPTIONS)
+def test_bad_option_is_a_value_error_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"LassoOptions\.{field} must be .*got {value!r}"):
+        LassoOptions(**{field: value})
+
+
+def test_options_are_frozen_and_accept_numpy_numbers():
+    opts = LassoOptions(tol=np.float64(1e-8), max_rounds=np.int64(10), direct_frac=1)
+    assert opts.tol == 1e-8 and type(opts.max_rounds) is int and opts.direct_frac == 1.0
+    with pytest.raises(AttributeError):
+        opts.tol = 1.0  # type: ignore[misc]
+    with pytest.raises(ValueError, match="LassoOptions.tol must be finite and positive, got -1"):
+        LassoOptions(tol=-1)
+
+
+def test_options_change_the_solve_as_the_keywords_did():
+    """``options=LassoOptions(...)`` reaches both paths: a zero round budget sends every
+    non-zero code to the homotopy, on the compiled and the batched path alike."""
+    A = dictionary("gaussian", 12, 30)
+    z = signals(12, 4)
+    lam = 0.1 * float((2 * z @ A).abs().max())
+    for method in ("compiled", "batched"):
+        w0, info0 = lasso_active_set(z, A, lam, method=method)
+        w1, info1 = lasso_active_set(z, A, lam, method=method, options=LassoOptions())
+        assert torch.equal(w0, w1) and info0 == info1  # the defaults are the defaults
+        _, info = lasso_active_set(z, A, lam, method=method, options=LassoOptions(max_rounds=0))
+        assert info["homotopy"] == 4 - info["zero"] > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(lam=-0.1), "lambda must be"),
+        (dict(lam=float("inf")), "lambda must be"),
+        (dict(lam="0.1"), "lambda must be"),
+        (dict(nonneg=1), "nonneg must be"),
+        (dict(options=dict(tol=1e-6)), "options must be a LassoOptions"),
+        (dict(method="fast"), "method must be"),
+        (dict(threads=0), "threads must be at least 1, got 0"),
+        (dict(threads=-2), "threads must be at least 1"),
+        (dict(threads=1.5), "threads must be an integer"),
+        (dict(on_unconverged="ignore"), "on_unconverged must be"),
+        (dict(progress=5), "progress must be callable"),
+    ],
+)
+def test_lasso_active_set_arguments_are_checked(kwargs, match):
+    A = dictionary("gaussian", 10, 20)
+    z = signals(10, 2)
+    kwargs = {"lam": 0.1, **kwargs}
+    lam = kwargs.pop("lam")
+    with pytest.raises(ValueError, match=match):
+        lasso_active_set(z, A, lam, **kwargs)
+
+
+def test_homotopy_arguments_are_checked():
+    A = dictionary("gaussian", 10, 20)
+    z = signals(10, 1)
+    G, c = (A.T @ A).numpy(), (A.T @ z[0]).numpy()
+    for lam in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="lambda must be"):
+            lasso_homotopy(G, c, lam)
+    with pytest.raises(ValueError, match="max_steps must be at least 0, got -1"):
+        lasso_homotopy(G, c, 0.1, max_steps=-1)
+    with pytest.raises(ValueError, match="max_steps must be an integer"):
+        lasso_homotopy(G, c, 0.1, max_steps=10.0)
+    with pytest.raises(ValueError, match="G must be square"):
+        lasso_homotopy(G[:, :5], c, 0.1)
+    with pytest.raises(ValueError, match="correlations c must have shape"):
+        lasso_homotopy(G, c[:5], 0.1)
+    with pytest.raises(ValueError, match="finite"):
+        lasso_homotopy(G, np.full_like(c, np.nan), 0.1)
+
+
+@pytest.mark.parametrize("lam", [-1.0, float("nan"), float("inf"), "a"])
+def test_certificates_check_lambda(lam):
+    """objective, kkt_violation and duality_gap take lambda >= 0 (0: least squares)."""
+    A = dictionary("gaussian", 10, 20)
+    z = signals(10, 2)
+    w = torch.zeros(2, 20, dtype=torch.float64)
+    for fn in (objective, kkt_violation, duality_gap):
+        with pytest.raises(ValueError, match="lambda must be"):
+            fn(z, A, w, lam)
+        assert fn(z, A, w, 0.0).shape == (2,)

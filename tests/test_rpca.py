@@ -13,6 +13,7 @@ from deepunfold.data.moving_digits import (
 )
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.ops.prox import group_soft_threshold, soft_threshold, svt
+from deepunfold.solvers.pcp import pcp
 from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     as_matrix,
@@ -21,7 +22,6 @@ from deepunfold.unfolded.rpca import (
     initial_thresholds,
     layer_statistics,
     numerical_rank,
-    pcp,
     rpca_loss,
     sparse_prox,
     train_unfolded,

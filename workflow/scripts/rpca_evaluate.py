@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from deepunfold.data.moving_digits import load_split
+from deepunfold.io import to_numpy
 from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
@@ -18,7 +19,6 @@ from deepunfold.unfolded.rpca import (
     predict,
     summary_row,
     time_per_sample,
-    to_numpy,
 )
 
 p = snakemake.params

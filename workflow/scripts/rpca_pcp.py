@@ -11,9 +11,11 @@ import pandas as pd
 import torch
 
 from deepunfold.data.moving_digits import load_split
+from deepunfold.io import to_numpy
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
-from deepunfold.unfolded.rpca import as_matrix, as_samples, from_matrix, pcp, summary_row, to_numpy
+from deepunfold.solvers.pcp import pcp
+from deepunfold.unfolded.rpca import as_matrix, as_samples, from_matrix, summary_row
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params

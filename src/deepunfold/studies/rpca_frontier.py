@@ -4,7 +4,7 @@ One ratio against one baseline at one depth is a weak claim; what the unfolding 
 (CORONA; Cai, Liu & Yin's learned RPCA) is the frontier: for each time budget, the best
 quality each method reaches. Here every method is a ladder of budgets on the same test set:
 
-* PCP by inexact ALM (:func:`~deepunfold.unfolded.rpca.pcp`) stopped after a ladder of
+* PCP by inexact ALM (:func:`~deepunfold.solvers.pcp.pcp`) stopped after a ladder of
   iteration counts, which traces its whole curve, not only the converged point;
 * AccAltProj (:func:`~deepunfold.solvers.accaltproj.accaltproj`), **given the true rank**,
   after a ladder of iteration counts (0 is its initialisation: one truncated SVD);
@@ -32,7 +32,8 @@ import torch
 
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.solvers.accaltproj import accaltproj
-from deepunfold.unfolded.rpca import UnfoldedRPCA, as_matrix, from_matrix, pcp, predict
+from deepunfold.solvers.pcp import pcp
+from deepunfold.unfolded.rpca import UnfoldedRPCA, as_matrix, from_matrix, predict
 
 #: Budget multiples of the reference time at which :func:`budget_table` reads each method.
 BUDGET_MULTIPLES = (1, 2, 5)
