@@ -45,7 +45,8 @@ CNN); with :math:`D_2 = I`, :math:`\mu_2 = 1`, :math:`\lambda_2 = 0` ML-ISTA is 
 
 Layers are given as :class:`Layer` objects (synthesis :math:`\gamma \mapsto D\gamma` and
 analysis :math:`v \mapsto D^\top v`), so the same pursuit code runs on dense matrices
-(:func:`matrix_layer`) and on convolutional dictionaries (:mod:`deepunfold.unfolded.mlista`).
+(:func:`matrix_layer`) and on convolutional dictionaries (:func:`conv_layer`, used by
+:mod:`deepunfold.unfolded.mlista`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from deepunfold.ops.conv_dictionary import ConvDictionary
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.proximal_gradient import Momentum, lipschitz_constant
 from deepunfold.studies.coherence import normalize_columns, sparse_codes
@@ -62,6 +64,7 @@ from deepunfold.studies.coherence import normalize_columns, sparse_codes
 __all__ = [
     "Layer",
     "matrix_layer",
+    "conv_layer",
     "make_multilayer_dictionaries",
     "MultiLayerSignals",
     "generate_signals",
@@ -97,6 +100,17 @@ class Layer:
 def matrix_layer(D: torch.Tensor) -> Layer:
     """A :class:`Layer` for a dense ``(n_{i-1}, n_i)`` matrix acting on row batches."""
     return Layer(synthesis=lambda g: g @ D.T, analysis=lambda v: v @ D)
+
+
+def conv_layer(W: torch.Tensor, stride: int, padding: int, in_shape: Sequence[int]) -> Layer:
+    """A :class:`Layer` for the convolutional dictionary with filters ``W`` ``(C, M, k, k)``,
+    ``stride`` and ``padding`` (:class:`~deepunfold.ops.conv_dictionary.ConvDictionary`) on
+    images of shape ``in_shape = (M, H, W)``, acting on batches ``(batch, M, H, W)`` and codes
+    ``(batch, C, H', W')``."""
+    op, out_hw = ConvDictionary(stride, padding), tuple(in_shape[-2:])
+    return Layer(
+        synthesis=lambda g: op.synthesis(g, W, out_hw), analysis=lambda v: op.analysis(v, W)
+    )
 
 
 def make_multilayer_dictionaries(

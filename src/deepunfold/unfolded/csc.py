@@ -49,12 +49,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from deepunfold.data.images import ImageData
+from deepunfold.ops.conv_dictionary import ConvDictionary
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.multilayer import ml_ista_step
 from deepunfold.solvers.proximal_gradient import Momentum, power_iteration
@@ -142,16 +142,18 @@ class CSCLayer(nn.Module):
         return self.log_lam.exp() if hasattr(self, "log_lam") else self.lam_fixed
 
     # ----- the dictionary as a linear map ---------------------------------------------------
+    @property
+    def dictionary(self) -> ConvDictionary:
+        """The dictionary's geometry (the operator; the atoms are :attr:`weight`)."""
+        return ConvDictionary(self.stride, self.padding)
+
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         r""":math:`D^\top x`."""
-        return F.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
+        return self.dictionary.analysis(x, self.weight)
 
     def synthesis(self, g: torch.Tensor, out_hw: Sequence[int]) -> torch.Tensor:
         r""":math:`D\Gamma`, the adjoint of :meth:`analysis` onto images of size ``out_hw``."""
-        s, p, k = self.stride, self.padding, self.kernel_size
-        h2, w2 = g.shape[-2:]
-        extra = (out_hw[0] - ((h2 - 1) * s - 2 * p + k), out_hw[1] - ((w2 - 1) * s - 2 * p + k))
-        return F.conv_transpose2d(g, self.weight, stride=s, padding=p, output_padding=extra)
+        return self.dictionary.synthesis(g, self.weight, out_hw)
 
     @torch.no_grad()
     def refresh_lipschitz(self, in_shape: Sequence[int], n_iter: int = 1000, tol: float = 1e-6):
@@ -159,10 +161,7 @@ class CSCLayer(nn.Module):
         warm-started from the previous call's vector."""
         w = self.weight.detach()
         out_hw = tuple(in_shape[-2:])
-        code_shape = F.conv2d(
-            torch.zeros(1, *in_shape, device=w.device, dtype=w.dtype), w,
-            stride=self.stride, padding=self.padding,
-        ).shape  # fmt: skip
+        code_shape = (1, *self.dictionary.code_shape(w, in_shape))
         v = self._v
         if v is None or v.shape != code_shape or v.device != w.device or v.dtype != w.dtype:
             gen = torch.Generator().manual_seed(0)
@@ -218,13 +217,7 @@ class CSCLayer(nn.Module):
 def conv_matrix(layer: CSCLayer, in_shape: Sequence[int]) -> torch.Tensor:
     r"""The explicit matrix of :math:`D` on images ``in_shape = (M, H, W)``: shape
     ``(M H W, C H' W')``, column ``j`` = :math:`D e_j` (flattened in C order)."""
-    with torch.no_grad():
-        w = layer.weight
-        code = F.conv2d(torch.zeros(1, *in_shape, dtype=w.dtype), w, stride=layer.stride,
-                        padding=layer.padding).shape[1:]  # fmt: skip
-        n = int(np.prod(code))
-        eye = torch.eye(n, dtype=w.dtype).reshape(n, *code)
-        return layer.synthesis(eye, in_shape[-2:]).reshape(n, -1).T
+    return layer.dictionary.dense(layer.weight, in_shape)
 
 
 def set_test_lambda(model: nn.Module, lam: float | None) -> None:

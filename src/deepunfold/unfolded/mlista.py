@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepunfold.data.digits import DigitData
-from deepunfold.solvers.multilayer import Layer, layered_thresholding, ml_ista_step
+from deepunfold.ops.conv_dictionary import ConvDictionary
+from deepunfold.solvers.multilayer import Layer, conv_layer, layered_thresholding, ml_ista_step
 from deepunfold.solvers.proximal_gradient import power_iteration
 from deepunfold.train.loop import check_finite
 
@@ -48,10 +49,6 @@ __all__ = [
     "train_classifier",
     "evaluate",
 ]
-
-
-def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 class MLISTANet(nn.Module):
@@ -97,7 +94,8 @@ class MLISTANet(nn.Module):
         self.shapes = [(c, h, w)]  # input shape of every layer, then the code shape
         weights, steps = [], []
         for c_out, k, s, p in zip(channels, kernel_sizes, strides, paddings, strict=True):
-            h2, w2 = _conv_out(h, k, s, p), _conv_out(w, k, s, p)
+            op = ConvDictionary(s, p)
+            h2, w2 = op.code_size(h, k), op.code_size(w, k)
             if h2 < 1 or w2 < 1:
                 raise ValueError(f"layer with kernel {k}, stride {s} shrinks {h}x{w} to nothing")
             W = torch.randn(c_out, c, k, k, generator=gen) / (c * k * k) ** 0.5
@@ -124,36 +122,29 @@ class MLISTANet(nn.Module):
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
 
     # ----- the dictionaries as linear maps -------------------------------------------------
+    def dictionary(self, i: int) -> ConvDictionary:
+        """Layer ``i``'s dictionary (the operator; its filters are ``weights[i]``)."""
+        return ConvDictionary(self.strides[i], self.paddings[i])
+
     def analysis(self, i: int, v: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
         r""":math:`D_i^\top v`: strided convolution with the filters of layer ``i``."""
-        W = self.weights[i] if W is None else W
-        return F.conv2d(v, W, stride=self.strides[i], padding=self.paddings[i])
+        return self.dictionary(i).analysis(v, self.weights[i] if W is None else W)
 
     def synthesis(self, i: int, g: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
         r""":math:`D_i \gamma`: the adjoint (transposed convolution) back to layer ``i``'s input
         shape."""
         W = self.weights[i] if W is None else W
-        _, h, w = self.shapes[i]
-        k, s, p = W.shape[-1], self.strides[i], self.paddings[i]
-        h2, w2 = g.shape[-2:]
-        pad = (h - ((h2 - 1) * s - 2 * p + k), w - ((w2 - 1) * s - 2 * p + k))
-        return F.conv_transpose2d(g, W, stride=s, padding=p, output_padding=pad)
+        return self.dictionary(i).synthesis(g, W, self.shapes[i][1:])
 
     def _dense(self, W: torch.Tensor, i: int) -> torch.Tensor:
         """The matrix of :math:`D_i^\\top` (for the step initialisation only)."""
-        c, h, w = self.shapes[i]
-        eye = torch.eye(c * h * w).reshape(-1, c, h, w)
-        with torch.no_grad():
-            return self.analysis(i, eye, W).reshape(c * h * w, -1).T
+        return self.dictionary(i).dense(W, self.shapes[i]).T
 
     def layers(self) -> list[Layer]:
         """The dictionaries as :class:`~deepunfold.solvers.multilayer.Layer` objects."""
         return [
-            Layer(
-                synthesis=lambda g, i=i: self.synthesis(i, g),
-                analysis=lambda v, i=i: self.analysis(i, v),
-            )
-            for i in range(len(self.weights))
+            conv_layer(W, self.strides[i], self.paddings[i], self.shapes[i])
+            for i, W in enumerate(self.weights)
         ]
 
     @property
