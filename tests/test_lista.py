@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -16,18 +17,19 @@ from deepunfold.data.sparse_signals import (
 )
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.solvers.proximal_gradient import fista, ista
-from deepunfold.train.loop import count_parameters, save_checkpoint
+from deepunfold.train.checkpoint import load_model, save_model
+from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.lista import (
     ALISTA,
     LISTA,
     LISTACP,
     TrainConfig,
+    UnfoldedISTA,
     analytic_weight,
     build_model,
     ista_sparsity_study,
     iterations_to_reach,
     layer_metrics,
-    load_model,
     parameter_table,
     shrink,
     solver_curve,
@@ -195,11 +197,12 @@ def test_two_layers_beat_two_ista_iterations(small_problem, name):
     classic = nmse_db(ista(x, p.A, lam, max_iter=2, tol=0.0, record_history=False).z, z)
     assert learned < classic - 2.0, (learned, classic)
     # the table's last row is this model on the test set
-    assert result.layers.test_nmse_db.iloc[-1] == pytest.approx(learned, abs=1e-6)
+    layers = pd.DataFrame(result.metrics["layers"])
+    assert layers.test_nmse_db.iloc[-1] == pytest.approx(learned, abs=1e-6)
     per_layer = layer_metrics(model, x, z)
     assert per_layer.nmse_db.iloc[-1] == pytest.approx(learned, abs=1e-6)
     assert per_layer.nmse_db.iloc[1] < per_layer.nmse_db.iloc[0]
-    h = result.history
+    h = pd.DataFrame(result.history)
     assert list(h.step) == sorted(h.step) and set(h.layer) == {1, 2}
     assert set(h.stage) == {0, 1, 2}
 
@@ -212,7 +215,7 @@ def test_training_is_deterministic(small_problem):
         model = build_model("lista_cp", p.A, 2)
         cfg = TrainConfig(max_steps=40, val_every=10, patience=2, seed=seed)
         res = train_layerwise(model, p.split("train"), p.split("val"), cfg)
-        return model.state_dict(), res.history
+        return model.state_dict(), pd.DataFrame(res.history)
 
     (s1, h1), (s2, h2), (s3, _) = run(0), run(0), run(1)
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
@@ -228,9 +231,8 @@ def test_checkpoint_roundtrip_and_parameter_table(tmp_path, small_problem):
         with torch.no_grad():
             model.theta[1].fill_(0.123)
         path = tmp_path / f"{name}.pt"
-        save_checkpoint(model, path, model_name=name, depth=3, lam=0.3, m=p.m, n=p.n,
-                        support_selection=name == "alista", setting="small")  # fmt: skip
-        back, meta = load_model(path)
+        save_model(model, path, setting="small")
+        back, meta = load_model(path, UnfoldedISTA, metadata=True)
         x = p.split("test")[0]
         assert torch.equal(back(x), model(x)) and meta["setting"] == "small"
         paths.append(path)

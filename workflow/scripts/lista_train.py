@@ -1,5 +1,6 @@
 """Task 3: layer-wise training of one learned model (LISTA, LISTA-CP or ALISTA) on one setting."""
 
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -7,7 +8,8 @@ from deepunfold.data.sparse_signals import load_problem
 from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
-from deepunfold.train.loop import count_parameters, save_checkpoint
+from deepunfold.train.checkpoint import save_model
+from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.lista import TrainConfig, build_model, layer_metrics, train_layerwise
 
 p = snakemake.params
@@ -44,17 +46,13 @@ result = train_layerwise(
 bar.close()
 final = layer_metrics(model, *(a.to(device) for a in problem.split("test")))
 model.cpu()  # the checkpoint holds CPU tensors on every device
-layers = result.layers.merge(
+layers = pd.DataFrame(result.metrics["layers"]).merge(
     final.rename(
         columns={"nmse_db": "final_test_nmse_db", "fraction_zeros": "final_test_fraction_zeros"}
     ),
     on="layer",
 )
 log.info("per layer:\n%s", layers.to_string())
-save_checkpoint(
-    model, out.model, model_name=name, depth=p.depth, lam=p.lam, m=problem.m, n=problem.n,
-    support_selection=p.support_selection, percent_step=p.percent_step,
-    percent_max=p.percent_max, setting=snakemake.wildcards.setting,
-)  # fmt: skip
-write_table(result.history.assign(model=name), out.history)
+save_model(model, out.model, setting=snakemake.wildcards.setting)
+write_table(pd.DataFrame(result.history).assign(model=name), out.history)
 write_table(layers.assign(model=name), out.layers)

@@ -48,7 +48,8 @@ from torch import nn
 from deepunfold.ops.metrics import fraction_zeros, nmse_db
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.proximal_gradient import fista, ista, lipschitz_constant
-from deepunfold.train.loop import EarlyStopping, check_finite, count_parameters
+from deepunfold.train.checkpoint import Configurable, load_model
+from deepunfold.train.loop import BatchSampler, FitResult, count_parameters, fit
 
 __all__ = [
     "MODELS",
@@ -60,7 +61,6 @@ __all__ = [
     "LISTACP",
     "ALISTA",
     "build_model",
-    "load_model",
     "parameter_table",
     "TrainConfig",
     "train_layerwise",
@@ -135,12 +135,13 @@ def shrink(u: torch.Tensor, theta: torch.Tensor, percent: float = 0.0) -> torch.
 # --------------------------------------------------------------------------------------------
 
 
-class UnfoldedISTA(nn.Module):
+class UnfoldedISTA(Configurable, nn.Module):
     """Base of the unfolded networks: ``n_layers`` layers applied to ``z^0 = 0``.
 
     Subclasses implement :meth:`layer` and :meth:`layer_parameters`. The parameters of the
     module are exactly the learned ones; the dictionary ``A`` (and ALISTA's weight) are
-    buffers.
+    buffers. The constructor's arguments, ``A`` included, are the model's :attr:`config`
+    (:func:`deepunfold.train.checkpoint.save_model` saves them).
     """
 
     name = "unfolded"
@@ -309,24 +310,6 @@ def build_model(
     )  # fmt: skip
 
 
-def load_model(path) -> tuple[UnfoldedISTA, dict]:
-    """Rebuild a model saved by the training stage; returns ``(model, checkpoint metadata)``."""
-    from deepunfold.train.loop import load_checkpoint
-
-    ckpt = load_checkpoint(path)
-    missing = {"model_name", "depth", "m", "n"} - set(ckpt)
-    if missing:
-        raise RuntimeError(f"{path}: checkpoint lacks {sorted(missing)}; rerun its training")
-    state = ckpt["state_dict"]
-    model = build_model(
-        ckpt["model_name"], state["A"], ckpt["depth"], lam=ckpt.get("lam", 0.1),
-        support_selection=ckpt.get("support_selection", False),
-        percent_step=ckpt.get("percent_step", 1.2), percent_max=ckpt.get("percent_max", 13.0),
-    )  # fmt: skip
-    model.load_state_dict(state)
-    return model, {k: v for k, v in ckpt.items() if k != "state_dict"}
-
-
 def parameter_table(paths) -> pd.DataFrame:
     """Trainable parameters of each saved model, with ISTA / FISTA (none) for each setting.
 
@@ -335,7 +318,7 @@ def parameter_table(paths) -> pd.DataFrame:
     """
     rows, seen = [], set()
     for path in paths:
-        model, meta = load_model(path)
+        model, meta = load_model(path, UnfoldedISTA, metadata=True)
         m, n, T = model.m, model.n, model.n_layers
         setting = meta.get("setting", "")
         if setting not in seen:
@@ -349,9 +332,9 @@ def parameter_table(paths) -> pd.DataFrame:
             "lista": "T(nm + 1) + (T - 1) n^2",
             "lista_cp": "T(mn + 1)",
             "alista": "2T",
-        }[meta["model_name"]]
+        }[model.name]
         rows.append(
-            {"setting": setting, "method": meta["model_name"], "layers": T, "m": m, "n": n,
+            {"setting": setting, "method": model.name, "layers": T, "m": m, "n": n,
              "trainable_parameters": count_parameters(model), "formula": formula}
         )  # fmt: skip
     return pd.DataFrame(rows)
@@ -393,23 +376,6 @@ class TrainConfig:
         self.lr_decays = tuple(float(d) for d in self.lr_decays)
 
 
-@dataclass
-class TrainResult:
-    """What :func:`train_layerwise` returns besides the trained model (changed in place).
-
-    Attributes:
-        history: one row per validation evaluation: ``layer``, ``stage``, ``lr``, ``step``
-            (global), ``train_nmse_db`` (on the batches since the last evaluation),
-            ``val_nmse_db``.
-        layers: one row per layer ``t``: NMSE (dB) and fraction of zeros on the validation
-            (and test, if given) set of the ``t``-layer network right after its layer-wise
-            training finished (the depth-``t`` model of the literature's curves).
-    """
-
-    history: pd.DataFrame
-    layers: pd.DataFrame
-
-
 def _evaluate(model, x, z, n_layers, batch=4096):
     with torch.inference_mode():
         out = torch.cat([model(x[i : i + batch], n_layers) for i in range(0, len(x), batch)])
@@ -424,11 +390,13 @@ def train_layerwise(
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     progress: Callable | None = None,
     device: str | torch.device = "cpu",
-) -> TrainResult:
+) -> FitResult:
     """Train ``model`` layer by layer, in place (see the module docstring for the schedule).
 
-    Loss: :math:`\\frac1B\\sum_b \\|z^t_b - z_b\\|^2` of the current depth ``t``. The
-    test set, if given, is only *evaluated* after each layer (never used for any decision).
+    Every stage is one :func:`~deepunfold.train.loop.fit` of that stage's parameters; all
+    stages draw their batches from one seeded stream. Loss: :math:`\\frac1B\\sum_b
+    \\|z^t_b - z_b\\|^2` of the current depth ``t``. The test set, if given, is only
+    *evaluated* after each layer (never used for any decision).
 
     Args:
         model: an :class:`UnfoldedISTA` (its current weights are the initialisation).
@@ -440,28 +408,27 @@ def train_layerwise(
         device: where the model and the pairs are moved for training (the model stays there;
             ``model.cpu()`` before saving). The batch order is drawn on the CPU on every
             device; on the CPU (default) the arithmetic is exactly that of a call without it.
+
+    Returns:
+        a :class:`~deepunfold.train.loop.FitResult` whose ``history`` has one record per
+        validation evaluation (``layer``, ``stage``, ``lr``, ``step`` (global),
+        ``train_nmse_db`` on the batches since the last evaluation, ``val_nmse_db``),
+        ``steps`` the steps of all stages, and ``metrics["layers"]`` one record per layer
+        ``t``: NMSE (dB) and fraction of zeros on the validation (and test, if given) set of
+        the ``t``-layer network right after its layer-wise training finished (the depth-``t``
+        model of the literature's curves).
     """
     model.to(device)
     train, val = tuple(a.to(device) for a in train), tuple(a.to(device) for a in val)
     if test is not None:
         test = tuple(a.to(device) for a in test)
-    x_tr, z_tr = train
     x_val, z_val = val
-    if len(x_tr) < 1 or len(x_val) < 1:
+    if len(train[0]) < 1 or len(x_val) < 1:
         raise ValueError("training needs at least one training and one validation pair")
-    gen = torch.Generator(device="cpu").manual_seed(int(cfg.seed))
-    order, pos = torch.randperm(len(x_tr), generator=gen), 0
-    batch = min(cfg.batch_size, len(x_tr))
+    stream = BatchSampler(len(train[0]), cfg.batch_size, cfg.seed, mode="stream")
+    sums = {"err": 0.0, "ref": 0.0}  # squared errors and norms since the last evaluation
 
-    def next_batch():
-        nonlocal order, pos
-        if pos + batch > len(order):
-            order, pos = torch.randperm(len(x_tr), generator=gen), 0
-        idx = order[pos : pos + batch]
-        pos += batch
-        return x_tr[idx], z_tr[idx]
-
-    rows, layer_rows, step = [], [], 0
+    rows, layer_rows, step, seconds = [], [], 0, 0.0
     for t in range(model.n_layers):
         depth = t + 1
         stages = [(0, cfg.lr, False)] + [
@@ -471,13 +438,9 @@ def train_layerwise(
             params = [p for s in range(depth) for p in model.layer_parameters(s)]
             if not all_layers:
                 params = model.layer_parameters(t)
-            opt = torch.optim.Adam(params, lr=lr)
-            stopper = EarlyStopping(
-                model, nmse_db(_evaluate(model, x_val, z_val, depth), z_val), cfg.patience
-            )
-            err_sum, ref_sum = 0.0, 0.0
-            for s in range(1, cfg.max_steps + 1):
-                xb, zb = next_batch()
+
+            def loss_fn(model, batch, t=t, depth=depth, all_layers=all_layers):
+                xb, zb = batch
                 if all_layers or t == 0:
                     out = model(xb, depth)
                 else:
@@ -485,36 +448,32 @@ def train_layerwise(
                         prev = model(xb, t)
                     out = model.layer(t, xb, prev)
                 err = (out - zb).pow(2).sum(-1)
-                loss = err.mean()
-                check_finite(loss, f"training loss of {model.name} layer {depth}", step + s)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                err_sum += float(err.detach().sum())
-                ref_sum += float(zb.pow(2).sum())
-                if s % cfg.val_every == 0 or s == cfg.max_steps:
-                    val_db = nmse_db(_evaluate(model, x_val, z_val, depth), z_val)
-                    check_finite(val_db, f"validation NMSE of {model.name} layer {depth}", step + s)
-                    train_db = 10 * math.log10(max(err_sum, 1e-300) / max(ref_sum, 1e-300))
-                    rows.append(
-                        {
-                            "layer": depth,
-                            "stage": stage,
-                            "lr": lr,
-                            "step": step + s,
-                            "train_nmse_db": train_db,
-                            "val_nmse_db": val_db,
-                        }  # fmt: skip
-                    )
-                    err_sum = ref_sum = 0.0
-                    stopper.update(val_db)
-                    if stopper.stop:
-                        break
-            step += s
-            stopper.restore()
+                sums["err"] += float(err.detach().sum())
+                sums["ref"] += float(zb.pow(2).sum())
+                return err.mean()
+
+            def evaluate(model, depth=depth):
+                return {"val_nmse_db": nmse_db(_evaluate(model, x_val, z_val, depth), z_val)}
+
+            sums["err"] = sums["ref"] = 0.0
+            res = fit(
+                model, train, loss_fn, max_steps=cfg.max_steps, sampler=stream,
+                optimizer=lambda p, lr=lr: torch.optim.Adam(p, lr=lr), params=params,
+                evaluate=evaluate, eval_every=cfg.val_every, eval_initial=True,
+                monitor="val_nmse_db", patience=cfg.patience, check_monitor=True,
+                callback=lambda rec: _train_nmse(rec, sums), device=device,
+                name=f"{model.name} layer {depth}", step_offset=step,
+            )  # fmt: skip
+            for rec in res.history[1:]:  # the first is the stage's initial evaluation
+                rows.append({"layer": depth, "stage": stage, "lr": lr, "step": step + rec["step"],
+                             "train_nmse_db": rec["train_nmse_db"],
+                             "val_nmse_db": rec["val_nmse_db"]})  # fmt: skip
+            step += res.steps
+            seconds += res.seconds
             if progress is not None:
                 progress(
-                    f"layer {depth} stage {stage}: val NMSE {stopper.best:.2f} dB after {s} steps"
+                    f"layer {depth} stage {stage}: val NMSE {res.best:.2f} dB after "
+                    f"{res.steps} steps"
                 )
         row = {"layer": depth, "steps": step}
         for name, pair in (("val", val), ("test", test)):
@@ -523,7 +482,13 @@ def train_layerwise(
                 row[f"{name}_nmse_db"] = nmse_db(out, pair[1])
                 row[f"{name}_fraction_zeros"] = fraction_zeros(out)
         layer_rows.append(row)
-    return TrainResult(history=pd.DataFrame(rows), layers=pd.DataFrame(layer_rows))
+    return FitResult(history=rows, steps=step, seconds=seconds, metrics={"layers": layer_rows})
+
+
+def _train_nmse(rec: dict, sums: dict) -> None:
+    """Add the training NMSE (dB) since the last evaluation to ``rec``; restart the sums."""
+    rec["train_nmse_db"] = 10 * math.log10(max(sums["err"], 1e-300) / max(sums["ref"], 1e-300))
+    sums["err"] = sums["ref"] = 0.0
 
 
 # --------------------------------------------------------------------------------------------
