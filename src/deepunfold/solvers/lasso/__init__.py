@@ -63,8 +63,9 @@ faster anyway.
 
 Modules: :mod:`.options` (:class:`LassoOptions`, argument checks), :mod:`.certificates`
 (objective, KKT violation, rounding bound, duality gap), :mod:`.solve` (the entry: zero
-screen, chunks, threads, the final check; the homotopy), :mod:`.batched` (the torch engine
-and its batched linear algebra), :mod:`.kernels` (the Numba kernels of the CPU path).
+screen, chunks, threads, the final check; the homotopy), :mod:`.problem` (what the chunks
+of one solve share), :mod:`.batched` (the torch engine and its batched linear algebra),
+:mod:`.kernels` (the Numba kernels of the CPU path).
 """
 
 from deepunfold.solvers.lasso.certificates import (

@@ -19,7 +19,7 @@ at once:
    compiled kernel on the CPU), polished by a few float64 rounds (:func:`_polish`).
 
 The batched linear algebra is here too: padded supports (:func:`_pad_supports`) gathered from
-the Gram matrix extended by an identity block (:func:`extended_gram`), Cholesky factors
+the Gram matrix extended by an identity block (:func:`.extended_gram`), Cholesky factors
 with a ridge rescue (:func:`_cholesky`), and the Schur-complement correction that drops
 coordinates without refactorising (:func:`_unit_solve`, :func:`_drop_from_solution`).
 Symmetric positive definite systems are solved by Cholesky, never by torch's batched LU:
@@ -31,17 +31,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.lasso.certificates import kkt_from_correlation
+from deepunfold.solvers.lasso.problem import Problem
 from deepunfold.solvers.proximal_gradient import Momentum
-
-if TYPE_CHECKING:
-    from deepunfold.solvers.lasso.solve import Problem
 
 __all__ = ["solve_chunk", "sparse_gram_product"]
 
@@ -51,7 +48,7 @@ def _pad_supports(mask: torch.Tensor):
 
     Returns ``(idx, valid)``: ``(batch, p)`` long indices and the ``(batch, p)`` bool mask of
     real entries. Padding position ``j`` points at column ``c + j`` (``c = mask.shape[1]``), a
-    column of the identity block of the extended Gram matrix (:func:`extended_gram`), so a
+    column of the identity block of the extended Gram matrix (:func:`.extended_gram`), so a
     gathered Gram block is the identity on its padding and needs no masking.
     """
     n = mask.shape[1]
@@ -66,15 +63,6 @@ def _pad_supports(mask: torch.Tensor):
     idx = (n + torch.arange(p + 1, device=mask.device)).repeat(mask.shape[0], 1)
     idx.scatter_(1, slot, cols)
     return idx[:, :p], valid
-
-
-def extended_gram(G: torch.Tensor) -> torch.Tensor:
-    """``blockdiag(G, I_c)``: the Gram matrix with one identity column per padding position."""
-    n = G.shape[0]
-    Ge = torch.zeros(2 * n, 2 * n, dtype=G.dtype, device=G.device)
-    Ge[:n, :n] = G
-    Ge.diagonal()[n:] = 1.0
-    return Ge
 
 
 def _cholesky(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,7 +153,7 @@ def _feature_sign_round(Ge, c, xx, z, g, lam, nonneg, single, cap=None, n_cross=
     r"""One batched feature-sign step (Lee et al., 2007) with many atoms entering at once.
 
     With :math:`g = 2(c - Gz)` (:math:`c = A^\top x`, :math:`G = A^\top A`, ``Ge`` its
-    extension by :func:`extended_gram`): the support :math:`S` is the current non-zeros plus
+    extension by :func:`.extended_gram`): the support :math:`S` is the current non-zeros plus
     the entering atoms :math:`|g_j| > \lambda` (for rows flagged ``single`` only the most
     violating one, whose sign is then right: the classic, always-progressing step), with signs
     from :math:`z` or, for entering atoms, from :math:`g`. The exact minimiser :math:`v` of
@@ -597,7 +585,7 @@ def _polish(prob: Problem, st: _Signals, todo, info, rounds: int = 10) -> None:
 def _homotopy_rows(prob: Problem, c) -> torch.Tensor:
     """:func:`~deepunfold.solvers.lasso.lasso_homotopy` for each row of ``c`` (on the CPU, in
     float64)."""
-    from deepunfold.solvers.lasso import kernels
+    import deepunfold.solvers.lasso.kernels as kernels
 
     G = prob.G.double().cpu().numpy()
     C = c.double().cpu().numpy()

@@ -51,11 +51,13 @@ def check_int(name: str, value, *, low: int = 0) -> int:
 def check_lambda(value, *, positive: bool = True) -> float:
     """Lambda as a float: finite and above 0 (``positive``, the solvers) or at least 0 (the
     certificates, where lambda 0 is least squares); a ``ValueError`` naming it otherwise."""
+    if isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"lambda must be a number, got {value!r}")
     try:
         lam = float(value)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, RuntimeError) as err:  # RuntimeError: a tensor of many
         raise ValueError(f"lambda must be a number, got {value!r}") from err
-    if isinstance(value, bool) or not math.isfinite(lam) or lam < 0 or (positive and lam == 0):
+    if not math.isfinite(lam) or lam < 0 or (positive and lam == 0):
         bound = "above 0" if positive else "at least 0"
         raise ValueError(f"lambda must be a finite number {bound}, got {value!r}")
     return lam

@@ -3,8 +3,8 @@ r"""The entry of the exact Lasso: checks, the zero screen, chunks on threads, th
 :func:`lasso_active_set` checks its arguments, screens the signals whose code is zero,
 splits the others into chunks solved by the compiled kernels (:mod:`.kernels`, the CPU) or
 the batched engine (:mod:`.batched`, other devices), on worker threads on the CPU, and
-checks every code against the KKT tolerance (:mod:`.certificates`). :class:`Problem` is what
-the chunks of one solve share. :func:`lasso_homotopy` is the LARS-Lasso path of one signal.
+checks every code against the KKT tolerance (:mod:`.certificates`). :func:`lasso_homotopy` is
+the LARS-Lasso path of one signal.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 
 import numpy as np
 import torch
 
-from deepunfold.solvers.lasso import batched
+import deepunfold.solvers.lasso.batched as batched
 from deepunfold.solvers.lasso.certificates import (
     kkt_from_correlation,
     rounding_bound,
@@ -30,7 +29,7 @@ from deepunfold.solvers.lasso.options import (
     check_lambda,
     check_lasso_inputs,
 )
-from deepunfold.solvers.proximal_gradient import lipschitz_constant
+from deepunfold.solvers.lasso.problem import Problem
 
 __all__ = ["LassoNotConverged", "lasso_active_set", "lasso_homotopy"]
 
@@ -41,59 +40,12 @@ class LassoNotConverged(RuntimeError):
     """Some codes are above the KKT tolerance after every step the solver allows."""
 
 
-class Problem:
-    """What every chunk of one solve shares: the dictionary, its Gram matrix, lambda, the
-    options. The extended Gram matrix, the FISTA step, its iteration matrix and the rank are
-    computed on first use (the compiled path needs none of them)."""
-
-    def __init__(self, A: torch.Tensor, lam: float, nonneg: bool, opts: LassoOptions):
-        self.A, self.lam, self.nonneg, self.opts = A, lam, nonneg, opts
-        self.G = A.T @ A
-
-    @cached_property
-    def Ge(self) -> torch.Tensor:  # the batched path's (the compiled path needs only G)
-        return batched.extended_gram(self.G)
-
-    @cached_property
-    def Ge32(self) -> torch.Tensor:
-        return self.Ge.to(torch.float32)
-
-    @cached_property
-    def step(self) -> float:
-        return 1.0 / lipschitz_constant(self.A)
-
-    @cached_property
-    def A32(self) -> torch.Tensor:
-        return self.A.to(torch.float32)
-
-    @cached_property
-    def M32(self) -> torch.Tensor:
-        eye = torch.eye(self.G.shape[0], dtype=self.G.dtype, device=self.G.device)
-        return (eye - self.step * self.G).to(torch.float32)
-
-    @property
-    def kmax(self) -> int:
-        """The most atoms a support can hold (the rank of ``A`` is at most this)."""
-        return min(self.A.shape)
-
-    @cached_property
-    def G64(self) -> np.ndarray:
-        """The Gram matrix as a C-contiguous float64 NumPy array (compiled path)."""
-        return np.ascontiguousarray(self.G.detach().cpu().numpy(), dtype=np.float64)
-
-    @cached_property
-    def rank(self) -> int:
-        A = self.A
-        ev = torch.linalg.eigvalsh(A @ A.T if A.shape[0] <= A.shape[1] else self.G)
-        return int((ev > 1e-10 * ev[-1].clamp_min(1e-300)).sum())
-
-
 def kkt_check(prob: Problem, c, z) -> tuple[torch.Tensor, torch.Tensor]:
     """``(violation, l1 norm)`` of every code, the violation recomputed from ``c``, the Gram
     matrix and the codes alone (not from a solver's state): by a compiled row-by-row kernel
     on the CPU, by a sparse product on other devices."""
     if z.device.type == "cpu":
-        from deepunfold.solvers.lasso import kernels
+        import deepunfold.solvers.lasso.kernels as kernels
 
         mu = prob.lam / 2.0
         viol, l1 = kernels.kkt_rows(
@@ -107,7 +59,7 @@ def kkt_check(prob: Problem, c, z) -> tuple[torch.Tensor, torch.Tensor]:
 def _solve_chunk_compiled(prob: Problem, xc, c, info, out) -> None:
     """:func:`lasso_active_set` on one chunk ``xc`` by the compiled per-signal kernels (CPU),
     codes written into ``out`` (every element)."""
-    from deepunfold.solvers.lasso import kernels
+    import deepunfold.solvers.lasso.kernels as kernels
 
     o = prob.opts
     gam, amax = rounding_factors(prob.A)
@@ -162,7 +114,7 @@ def lasso_homotopy(
     Returns:
         ``(c,)`` float64 code.
     """
-    from deepunfold.solvers.lasso import kernels
+    import deepunfold.solvers.lasso.kernels as kernels
 
     lam = check_lambda(lam)
     if max_steps is not None:
