@@ -23,15 +23,9 @@ from pathlib import Path
 
 import torch
 
+from deepunfold.data.multilayer_signals import generate_signals, make_multilayer_dictionaries
 from deepunfold.pipeline.config import resolve_config
-from deepunfold.solvers.multilayer import (
-    default_steps,
-    generate_signals,
-    layered_basis_pursuit,
-    make_multilayer_dictionaries,
-    ml_fista,
-    ml_ista,
-)
+from deepunfold.solvers.multilayer import default_steps, layered_basis_pursuit, ml_fista, ml_ista
 from deepunfold.studies.coherence import (
     coherence_bound,
     make_dictionary,

@@ -7,18 +7,17 @@ import pytest
 import scipy.fft
 import torch
 
+from deepunfold.data.multilayer_signals import generate_signals, make_multilayer_dictionaries
+from deepunfold.data.sparse_signals import sparse_codes
+from deepunfold.ops.metrics import relative_error
 from deepunfold.solvers.multilayer import (
     default_steps,
-    forward_support,
-    generate_signals,
     layered_basis_pursuit,
     layered_thresholding,
-    make_multilayer_dictionaries,
     matrix_layer,
     ml_fista,
     ml_ista,
     ml_objective,
-    support_recovery,
     thresholds_from_lambdas,
 )
 from deepunfold.solvers.proximal_gradient import fista, ista
@@ -30,7 +29,15 @@ from deepunfold.studies.coherence import (
     make_dictionary,
     mutual_coherence,
     recovery_experiment,
-    sparse_codes,
+)
+from deepunfold.studies.multilayer import (
+    PURSUITS,
+    forward_support,
+    objective_gap,
+    oracle_thresholding,
+    pursuit_errors,
+    reference_objective,
+    support_recovery,
 )
 
 # small batched loops run fastest (and most repeatably) on one thread
@@ -96,10 +103,22 @@ def test_bound_and_errors():
 def test_sparse_codes_have_the_requested_support():
     gen = torch.Generator().manual_seed(0)
     nnz = torch.tensor([0, 1, 5, 16])
-    x = sparse_codes(4, 16, nnz, amplitude=(1.0, 2.0), generator=gen)
+    x = sparse_codes(4, 16, nnz=nnz, amplitude=(1.0, 2.0), generator=gen)
     assert ((x != 0).sum(1) == nnz).all()
     nz = x[x != 0].abs()
     assert nz.min() >= 1.0 and nz.max() <= 2.0
+
+
+def test_sparse_codes_bernoulli_support_and_one_kind_only():
+    gen = torch.Generator().manual_seed(0)
+    x = sparse_codes(400, 50, sparsity=0.9, generator=gen)
+    assert x.dtype == torch.float64 and x.shape == (400, 50)
+    assert (x == 0).double().mean() == pytest.approx(0.9, abs=0.01)
+    for kinds in ({}, {"sparsity": 0.5, "nnz": 3}):
+        with pytest.raises(ValueError, match="exactly one"):
+            sparse_codes(2, 4, generator=gen, **kinds)
+    with pytest.raises(ValueError, match="fraction of zeros"):
+        sparse_codes(2, 4, sparsity=1.0, generator=gen)
 
 
 @pytest.mark.parametrize("kind", DICTIONARIES)
@@ -259,3 +278,52 @@ def test_forward_support_degrades_with_noise(model):
     assert first[0.0]["exact_recovery"] > 0.8  # noiseless and very sparse: mostly exact
     assert first[0.5]["support_overlap"] < first[0.0]["support_overlap"]
     assert all(r["mean_true_nnz"] == (2.0 if r["layer"] == 1 else 1.0) for r in rows)
+
+
+# ----- the pursuits study (the script multilayer_pursuits.py only reads, calls and writes) ---
+def test_pursuit_errors_is_one_averaged_history_per_pursuit(model):
+    Ds, sig = model
+    lams = [0.02, 0.02]
+    table = pursuit_errors(sig, Ds, lams, 5)
+    assert list(table.columns) == ["method", "iteration", "objective", "rel_error_1", "rel_error_2"]
+    assert list(table["method"].unique()) == list(PURSUITS)
+    assert table["iteration"].tolist() == list(range(6)) * 3
+    res = ml_ista(sig.y, Ds, lams, 5, reference=sig.gammas)
+    row = table[(table.method == "ML-ISTA") & (table.iteration == 5)].iloc[0]
+    assert row["objective"] == pytest.approx(float(res.history["objective"][-1].mean()), rel=1e-12)
+    assert row["rel_error_2"] == pytest.approx(float(res.history["rel_error_2"][-1].mean()))
+    # from zero every pursuit starts at the same point: F(0) = ||y||^2 / 2, relative error 1
+    first = table[table.iteration == 0]
+    assert first["objective"].nunique() == 1 and (first["rel_error_1"] == 1.0).all()
+
+
+def test_reference_objective_lies_below_every_compared_run(model):
+    Ds, sig = model
+    lams = [0.02, 0.02]
+    f_star = reference_objective(sig.y, Ds, lams, 300)
+    table = pursuit_errors(sig, Ds, lams, 20)
+    gaps = objective_gap(table["objective"], f_star)
+    assert f_star > 0 and (gaps > -1e-9).all()
+    # ML-FISTA closes the gap faster than ML-ISTA
+    last = table[table.iteration == 20].set_index("method")
+    assert objective_gap(last.loc["ML-FISTA", "objective"], f_star) < objective_gap(
+        last.loc["ML-ISTA", "objective"], f_star
+    )
+
+
+def test_objective_gap_is_relative_to_the_magnitude_of_f_star():
+    assert objective_gap(3.0, 2.0) == 0.5
+    assert objective_gap(-1.0, -2.0) == 0.5
+    np.testing.assert_allclose(objective_gap(np.array([2.0, 4.0]), 2.0), [0.0, 1.0])
+
+
+def test_oracle_thresholding_is_the_forward_pass_with_the_true_cardinalities(model):
+    Ds, sig = model
+    lams = [0.02, 0.02]
+    (row,) = oracle_thresholding(sig, Ds, lams).to_dict("records")
+    keep = [(g != 0).sum(1) for g in sig.gammas]
+    est = layered_thresholding(sig.y, [matrix_layer(D) for D in Ds], None, keep=keep)
+    assert row["method"] == "layered thresholding"
+    for i in (1, 2):
+        assert row[f"rel_error_{i}"] == float(relative_error(est[i - 1], sig.gammas[i - 1]).mean())
+    assert row["objective"] == float(ml_objective(sig.y, Ds, est[-1], lams).mean())

@@ -2,11 +2,12 @@
 
 import pandas as pd
 
+from deepunfold.data.multilayer_signals import make_multilayer_dictionaries
 from deepunfold.figures.multilayer import plot_forward_support
 from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
-from deepunfold.solvers.multilayer import forward_support, make_multilayer_dictionaries
+from deepunfold.studies.multilayer import forward_support
 
 log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
 m, f = snakemake.params.model, snakemake.params.forward

@@ -19,6 +19,11 @@ noise``.
   :math:`\mathrm{SNR} = 10\log_{10}(\|Az\|^2 / \|n\|^2)` in expectation, i.e.
   :math:`\sigma_b = \|A z_b\| / \sqrt m \cdot 10^{-\mathrm{SNR}/20}`.
 
+The same module draws the codes with an exact number of non-zeros per row that task 6
+studies (:func:`sparse_codes` with ``nnz``; :mod:`deepunfold.studies.coherence`,
+:mod:`deepunfold.data.multilayer_signals`) and normalises dictionaries' columns
+(:func:`normalize_columns`).
+
 All randomness comes from explicit :class:`torch.Generator` seeds, never global state, so a
 problem is a pure function of its parameters. Problems are stored once as ``.npz`` files
 (written atomically) and read back by every later stage.
@@ -36,6 +41,7 @@ from deepunfold.io import atomic_path
 
 __all__ = [
     "gaussian_dictionary",
+    "normalize_columns",
     "sparse_codes",
     "add_noise",
     "SparseProblem",
@@ -69,17 +75,55 @@ def gaussian_dictionary(m: int, n: int, seed: int, normalize: bool = True) -> to
     return A
 
 
-def sparse_codes(batch: int, n: int, sparsity: float, generator: torch.Generator) -> torch.Tensor:
-    r"""``(batch, n)`` float64 codes: Bernoulli(1 - sparsity) support times N(0, 1) values.
+def normalize_columns(D: torch.Tensor) -> torch.Tensor:
+    """``D`` with every column scaled to unit Euclidean norm (zero columns are an error)."""
+    norms = torch.linalg.vector_norm(D, dim=0, keepdim=True)
+    if bool((norms == 0).any()):
+        raise ValueError("dictionary has an all-zero column; its coherence is undefined")
+    return D / norms
 
-    Args:
-        sparsity: expected fraction of zero entries, in ``[0, 1)``.
+
+def sparse_codes(
+    n_signals: int,
+    n_atoms: int,
+    *,
+    generator: torch.Generator,
+    sparsity: float | None = None,
+    nnz=None,
+    amplitude: tuple[float, float] = (1.0, 2.0),
+    dtype=torch.float64,
+) -> torch.Tensor:
+    r"""Random sparse codes ``(n_signals, n_atoms)``, with one of two kinds of support.
+
+    * ``sparsity`` (task 3's problems): every entry is non-zero independently with
+      probability ``1 - sparsity`` (``sparsity`` is the expected *fraction of zeros*, in
+      ``[0, 1)``), with :math:`\mathcal N(0, 1)` values; ``amplitude`` is not used.
+    * ``nnz`` (task 6's coherence and multi-layer studies): every row has exactly ``nnz``
+      non-zeros (an int, or a ``(n_signals,)`` tensor of per-row counts) at uniformly random
+      positions, with random signs and magnitudes uniform in ``amplitude`` (bounded away from
+      zero so that "the support" is well defined).
+
+    Give exactly one of ``sparsity`` and ``nnz``. All draws come from ``generator``.
     """
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity (fraction of zeros) must be in [0, 1), got {sparsity}")
-    support = torch.rand(batch, n, generator=generator, dtype=torch.float64) >= sparsity
-    values = torch.randn(batch, n, generator=generator, dtype=torch.float64)
-    return values * support
+    if (sparsity is None) == (nnz is None):
+        raise ValueError("give exactly one of sparsity (fraction of zeros) and nnz (per row)")
+    if sparsity is not None:
+        if not 0.0 <= sparsity < 1.0:
+            raise ValueError(f"sparsity (fraction of zeros) must be in [0, 1), got {sparsity}")
+        support = torch.rand(n_signals, n_atoms, generator=generator, dtype=torch.float64)
+        values = torch.randn(n_signals, n_atoms, generator=generator, dtype=torch.float64)
+        return (values * (support >= sparsity)).to(dtype)
+    nnz = torch.as_tensor(nnz).expand(n_signals)
+    if bool((nnz < 0).any()) or bool((nnz > n_atoms).any()):
+        raise ValueError(f"non-zeros per code must lie in [0, {n_atoms}], got {nnz.tolist()}")
+    lo, hi = amplitude
+    if not 0 < lo <= hi:
+        raise ValueError(f"amplitude range must satisfy 0 < min <= max, got {amplitude}")
+    rank = torch.rand(n_signals, n_atoms, generator=generator).argsort(dim=1).argsort(dim=1)
+    mask = rank < nnz[:, None]
+    mag = lo + (hi - lo) * torch.rand(n_signals, n_atoms, generator=generator, dtype=dtype)
+    sign = torch.where(torch.rand(n_signals, n_atoms, generator=generator) < 0.5, -1.0, 1.0)
+    return torch.where(mask, mag * sign.to(dtype), torch.zeros((), dtype=dtype))
 
 
 def add_noise(
@@ -166,7 +210,7 @@ def make_problem(
     data = {}
     for offset, (name, size) in enumerate(zip(SPLITS, (n_train, n_val, n_test), strict=True)):
         gen = _generator(seed + 1 + offset)
-        z = sparse_codes(size, n, sparsity, gen)
+        z = sparse_codes(size, n, sparsity=sparsity, generator=gen)
         x = add_noise(z @ A.T, gen, noise_std=noise_std, snr_db=snr_db)
         data[name] = (x.float(), z.float())
     meta = {
@@ -230,7 +274,7 @@ def make_sparsity_sweep(
     xs, zs = [], []
     for level in levels:
         gen = _generator(seed + 1)
-        z = sparse_codes(n_signals, n, float(level), gen)
+        z = sparse_codes(n_signals, n, sparsity=float(level), generator=gen)
         xs.append(add_noise(z @ A.T, gen, noise_std=noise_std))
         zs.append(z)
     return {

@@ -1,4 +1,5 @@
-r"""Metrics every task scores its estimates with: the NMSE in dB and the fraction of zeros.
+r"""Metrics the tasks score their estimates with: the NMSE in dB, the fraction of zeros and
+the per-row relative error.
 
 The NMSE of a whole set is the error energy over the reference energy, summed over every
 sample and entry (the LISTA literature's average, and the one the RPCA tasks report), not a
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["nmse_db", "fraction_zeros"]
+__all__ = ["nmse_db", "fraction_zeros", "relative_error"]
 
 
 def nmse_db(estimate: torch.Tensor, reference: torch.Tensor) -> float:
@@ -33,3 +34,10 @@ def nmse_db(estimate: torch.Tensor, reference: torch.Tensor) -> float:
 def fraction_zeros(z: torch.Tensor) -> float:
     """Fraction of exactly-zero entries of ``z`` (the study's "sparsity" of a prediction)."""
     return float((z == 0).double().mean())
+
+
+def relative_error(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per-row :math:`\\|\\hat g - g\\| / \\|g\\|` (rows of ``truth`` must be non-zero)."""
+    return torch.linalg.vector_norm(estimate - truth, dim=-1) / torch.linalg.vector_norm(
+        truth, dim=-1
+    ).clamp_min(torch.finfo(truth.dtype).tiny)

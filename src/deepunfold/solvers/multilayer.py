@@ -57,17 +57,14 @@ from dataclasses import dataclass, field
 import torch
 
 from deepunfold.ops.conv_dictionary import ConvDictionary
+from deepunfold.ops.metrics import relative_error
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.proximal_gradient import Momentum, lipschitz_constant
-from deepunfold.studies.coherence import normalize_columns, sparse_codes
 
 __all__ = [
     "Layer",
     "matrix_layer",
     "conv_layer",
-    "make_multilayer_dictionaries",
-    "MultiLayerSignals",
-    "generate_signals",
     "ml_objective",
     "layered_thresholding",
     "ml_ista_step",
@@ -77,10 +74,7 @@ __all__ = [
     "layered_basis_pursuit",
     "default_steps",
     "thresholds_from_lambdas",
-    "relative_error",
     "topk_thresholds",
-    "support_recovery",
-    "forward_support",
 ]
 
 
@@ -111,68 +105,6 @@ def conv_layer(W: torch.Tensor, stride: int, padding: int, in_shape: Sequence[in
     return Layer(
         synthesis=lambda g: op.synthesis(g, W, out_hw), analysis=lambda v: op.analysis(v, W)
     )
-
-
-def make_multilayer_dictionaries(
-    dims: Sequence[int], atom_nnz: int, *, seed: int, dtype=torch.float64
-) -> list[torch.Tensor]:
-    r"""Dictionaries :math:`D_1 \in \mathbb R^{n_0 \times n_1}, \dots, D_L`.
-
-    :math:`D_1` has i.i.d. Gaussian entries; every deeper :math:`D_i` has ``atom_nnz``
-    non-zeros :math:`\pm 1/\sqrt{\texttt{atom\_nnz}}` (random signs) per column at random rows
-    (equal magnitudes keep the contrast of :math:`\gamma_{i-1}` low), so that
-    :math:`\gamma_{i-1} = D_i\gamma_i` stays sparse (at most ``atom_nnz`` times as many
-    non-zeros). All columns unit-norm.
-
-    Args:
-        dims: ``[n_0, n_1, ..., n_L]``: signal dimension then atoms per layer.
-        atom_nnz: non-zeros per atom of :math:`D_2, \dots, D_L`.
-        seed: seed of a private generator.
-    """
-    if len(dims) < 3:
-        raise ValueError(f"a multi-layer model needs dims [n0, n1, n2, ...], got {list(dims)}")
-    gen = torch.Generator().manual_seed(seed)
-    Ds = [normalize_columns(torch.randn(dims[0], dims[1], generator=gen, dtype=dtype))]
-    for rows, cols in zip(dims[1:-1], dims[2:], strict=True):
-        if not 1 <= atom_nnz <= rows:
-            raise ValueError(f"atom_nnz must lie in [1, {rows}], got {atom_nnz}")
-        codes = sparse_codes(cols, rows, atom_nnz, amplitude=(1.0, 1.0), generator=gen, dtype=dtype)
-        Ds.append(normalize_columns(codes.T))
-    return Ds
-
-
-@dataclass
-class MultiLayerSignals:
-    """Signals of the multi-layer model: ``y`` ``(batch, n_0)`` and the true codes
-    ``gammas[i-1]`` = :math:`\\gamma_i` ``(batch, n_i)``."""
-
-    y: torch.Tensor
-    gammas: list[torch.Tensor]
-
-
-def generate_signals(
-    Ds: Sequence[torch.Tensor],
-    n_signals: int,
-    sparsity: int,
-    *,
-    noise_std: float = 0.0,
-    amplitude: tuple[float, float] = (1.0, 2.0),
-    seed: int = 0,
-) -> MultiLayerSignals:
-    r""":math:`y = D_1 \cdots D_L \gamma_L + \sigma w`, :math:`\gamma_L` with ``sparsity``
-    non-zeros (random signs, magnitudes uniform in ``amplitude``), :math:`w \sim \mathcal N(0,
-    I)`, and :math:`\gamma_{i-1} = D_i\gamma_i`."""
-    gen = torch.Generator().manual_seed(seed)
-    dtype = Ds[0].dtype
-    g = sparse_codes(n_signals, Ds[-1].shape[1], sparsity, amplitude=amplitude, generator=gen,
-                     dtype=dtype)  # fmt: skip
-    gammas = [g]
-    for D in reversed(Ds[1:]):
-        gammas.insert(0, gammas[0] @ D.T)
-    y = gammas[0] @ Ds[0].T
-    if noise_std > 0:
-        y = y + noise_std * torch.randn(y.shape, generator=gen, dtype=dtype)
-    return MultiLayerSignals(y=y, gammas=gammas)
 
 
 def default_steps(Ds: Sequence[torch.Tensor]) -> list[float]:
@@ -251,70 +183,6 @@ def layered_thresholding(
     return out
 
 
-def support_recovery(
-    estimates: Sequence[torch.Tensor], truths: Sequence[torch.Tensor]
-) -> list[dict[str, float]]:
-    r"""How well each layer's estimated support matches the true one, over a batch.
-
-    For layer :math:`i` with estimated support :math:`\hat S_b = \{j: \hat\gamma_{i,bj} \ne
-    0\}` and true support :math:`S_b` of signal :math:`b`:
-
-    * ``exact_recovery``: fraction of signals with :math:`\hat S_b = S_b`;
-    * ``support_overlap``: mean of :math:`|\hat S_b \cap S_b| / |S_b|`;
-    * ``mean_true_nnz``: mean of :math:`|S_b|`.
-
-    Args:
-        estimates, truths: ``[gamma_1, ..., gamma_L]``, each ``(batch, n_i)``.
-
-    Returns:
-        one dict per layer, in layer order.
-    """
-    rows = []
-    for g_hat, g in zip(estimates, truths, strict=True):
-        s_hat, s = g_hat != 0, g != 0
-        rows.append(
-            {
-                "exact_recovery": float((s_hat == s).all(dim=1).double().mean()),
-                "support_overlap": float(((s_hat & s).sum(1) / s.sum(1)).mean()),
-                "mean_true_nnz": float(s.sum(1).double().mean()),
-            }
-        )
-    return rows
-
-
-def forward_support(
-    Ds: Sequence[torch.Tensor],
-    n_signals: int,
-    sparsity: int,
-    noise_stds: Sequence[float],
-    *,
-    amplitude: tuple[float, float] = (1.0, 2.0),
-    seed: int = 0,
-) -> list[dict[str, float]]:
-    r"""Support recovery of the forward pass (layered thresholding) against noise.
-
-    At each noise level :math:`\sigma_j` of ``noise_stds``, ``n_signals`` signals of
-    :func:`generate_signals` (seeded ``seed + 1 + j``) go through layered thresholding that
-    knows each layer's true cardinality per signal (``keep``), so only the *positions* of the
-    kept entries can be wrong; :func:`support_recovery` scores every layer.
-
-    Returns:
-        one row per (noise level, layer): ``noise_std``, ``layer`` (1-based), ``n_signals``
-        and the :func:`support_recovery` columns.
-    """
-    layers = [matrix_layer(D) for D in Ds]
-    rows = []
-    for j, sigma in enumerate(noise_stds):
-        sig = generate_signals(
-            Ds, n_signals, sparsity, noise_std=sigma, amplitude=amplitude, seed=seed + 1 + j
-        )
-        keep = [(g != 0).sum(dim=1) for g in sig.gammas]
-        est = layered_thresholding(sig.y, layers, None, keep=keep)
-        for i, scores in enumerate(support_recovery(est, sig.gammas), start=1):
-            rows.append({"noise_std": sigma, "layer": i, "n_signals": n_signals} | scores)
-    return rows
-
-
 def ml_ista_step(
     y: torch.Tensor,
     z: torch.Tensor,
@@ -358,13 +226,6 @@ class PursuitResult:
 
     gammas: list[torch.Tensor]
     history: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def relative_error(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Per-row :math:`\\|\\hat g - g\\| / \\|g\\|` (rows of ``truth`` must be non-zero)."""
-    return torch.linalg.vector_norm(estimate - truth, dim=-1) / torch.linalg.vector_norm(
-        truth, dim=-1
-    ).clamp_min(torch.finfo(truth.dtype).tiny)
 
 
 def _chain(Ds, gamma_L):

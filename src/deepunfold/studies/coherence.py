@@ -43,30 +43,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepunfold.data.sparse_signals import normalize_columns, sparse_codes
 from deepunfold.solvers.proximal_gradient import fista
 
 __all__ = [
     "DICTIONARIES",
-    "normalize_columns",
     "mutual_coherence",
     "coherence_bound",
     "dct_matrix",
     "hadamard_matrix",
     "make_dictionary",
-    "sparse_codes",
     "support_of",
     "recovery_experiment",
 ]
 
 DICTIONARIES = ("gaussian", "identity_dct", "identity_hadamard")
-
-
-def normalize_columns(D: torch.Tensor) -> torch.Tensor:
-    """``D`` with every column scaled to unit Euclidean norm (zero columns are an error)."""
-    norms = torch.linalg.vector_norm(D, dim=0, keepdim=True)
-    if bool((norms == 0).any()):
-        raise ValueError("dictionary has an all-zero column; its coherence is undefined")
-    return D / norms
 
 
 def mutual_coherence(D: torch.Tensor) -> float:
@@ -137,34 +128,6 @@ def make_dictionary(
     raise ValueError(f"unknown dictionary {kind!r}; expected one of {DICTIONARIES}")
 
 
-def sparse_codes(
-    n_signals: int,
-    n_atoms: int,
-    nnz,
-    *,
-    amplitude: tuple[float, float] = (1.0, 2.0),
-    generator: torch.Generator,
-    dtype=torch.float64,
-) -> torch.Tensor:
-    """Random sparse codes, ``(n_signals, n_atoms)``.
-
-    Each row has ``nnz`` non-zeros (an int, or a ``(n_signals,)`` tensor of per-row counts) at
-    uniformly random positions, with random signs and magnitudes uniform in ``amplitude``
-    (bounded away from zero so that "the support" is well defined).
-    """
-    nnz = torch.as_tensor(nnz).expand(n_signals)
-    if bool((nnz < 0).any()) or bool((nnz > n_atoms).any()):
-        raise ValueError(f"non-zeros per code must lie in [0, {n_atoms}], got {nnz.tolist()}")
-    lo, hi = amplitude
-    if not 0 < lo <= hi:
-        raise ValueError(f"amplitude range must satisfy 0 < min <= max, got {amplitude}")
-    rank = torch.rand(n_signals, n_atoms, generator=generator).argsort(dim=1).argsort(dim=1)
-    mask = rank < nnz[:, None]
-    mag = lo + (hi - lo) * torch.rand(n_signals, n_atoms, generator=generator, dtype=dtype)
-    sign = torch.where(torch.rand(n_signals, n_atoms, generator=generator) < 0.5, -1.0, 1.0)
-    return torch.where(mask, mag * sign.to(dtype), torch.zeros((), dtype=dtype))
-
-
 def support_of(z: torch.Tensor, rtol: float = 0.0) -> torch.Tensor:
     """Boolean support of each row: entries with ``|z| > rtol * max_row |z|`` (``rtol=0``:
     the exact non-zeros)."""
@@ -188,7 +151,7 @@ def recovery_experiment(
     r"""Exact-support recovery rate of basis pursuit (FISTA) and OMP against sparsity.
 
     For each sparsity level :math:`s`, ``n_trials`` codes with :math:`s` non-zeros are drawn
-    (:func:`sparse_codes`), :math:`y = D x (+ \sigma w)`, and
+    (:func:`~deepunfold.data.sparse_signals.sparse_codes`), :math:`y = D x (+ \sigma w)`, and
 
     * **BP**: :func:`~deepunfold.solvers.proximal_gradient.fista` on :math:`\tfrac12\|y - Dz\|^2 +
       \lambda\|z\|_1` (all levels in one batch) until the relative change is below ``tol``;
@@ -211,7 +174,7 @@ def recovery_experiment(
         raise ValueError(f"sparsity levels must lie in [1, {n}] (the signal dimension)")
     gen = torch.Generator().manual_seed(seed)
     levels = torch.tensor(sparsity).repeat_interleave(n_trials)
-    x = sparse_codes(len(levels), m, levels, amplitude=amplitude, generator=gen, dtype=D.dtype)
+    x = sparse_codes(len(levels), m, nnz=levels, amplitude=amplitude, generator=gen, dtype=D.dtype)
     y = x @ D.T
     if noise_std > 0:
         y = y + noise_std * torch.randn(y.shape, generator=gen, dtype=D.dtype)
