@@ -17,6 +17,7 @@ from deepunfold.data.sparse_signals import (
 )
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.solvers.proximal_gradient import fista, ista
+from deepunfold.studies.lista import ista_sparsity_study
 from deepunfold.train.checkpoint import load_model, save_model
 from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.lista import (
@@ -27,7 +28,6 @@ from deepunfold.unfolded.lista import (
     UnfoldedISTA,
     analytic_weight,
     build_model,
-    ista_sparsity_study,
     iterations_to_reach,
     layer_metrics,
     parameter_table,

@@ -8,7 +8,7 @@ from deepunfold.figures.plotting import demo_note, save_figure
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
-from deepunfold.unfolded.lista import ista_sparsity_study
+from deepunfold.studies.lista import ista_sparsity_study
 
 p = snakemake.params
 out = snakemake.output
