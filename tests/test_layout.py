@@ -2,10 +2,12 @@
 depend on each other in one direction only (docs/architecture.md).
 
 The graph is read statically (``deepunfold.pipeline.provenance.direct_imports``, the analysis
-that gives the rules their code inputs), lazy imports inside functions included, so a cycle is
-found even where Python's import order would happen to hide it.
+that gives the rules their code inputs), lazy imports inside functions included, so a cycle or
+an import against the order is found even where Python's import order would hide it, or where
+the import only runs in a function nobody has called yet.
 """
 
+import ast
 import json
 import pkgutil
 import subprocess
@@ -19,10 +21,13 @@ ROOT = Path(deepunfold.__file__).resolve().parent
 MODULES = ["deepunfold"] + sorted(
     m.name for m in pkgutil.walk_packages(deepunfold.__path__, "deepunfold.")
 )
-# what a library module outside pipeline/ may use of it: atomic writes and the
-# missing-file message; config keys, paths, manifests and job set-up stay in pipeline/
-PIPELINE_FOR_THE_LIBRARY = {"deepunfold.pipeline", "deepunfold.pipeline.io",
-                            "deepunfold.pipeline.resources"}  # fmt: skip
+#: The layers, bottom first: a module may import from its own layer or a lower one, never a
+#: higher one. Every package of the library is in exactly one layer (the top-level
+#: ``deepunfold/__init__.py`` only re-exports names of ``ops`` and ``solvers``).
+LAYERS = ["io", "ops", "data", "solvers", "train", "unfolded", "studies", "clip", "figures",
+          "pipeline"]  # fmt: skip
+# what the pipeline layer may import besides itself: it knows paths and keys, not the maths
+PIPELINE_MAY_IMPORT = {"deepunfold.io", "deepunfold.data", "deepunfold.data.torchvision_files"}
 # the modules the workflow imports while it parses the Snakefile: a dry run must stay fast
 PARSE_TIME = ["deepunfold.pipeline.config", "deepunfold.pipeline.provenance",
               "deepunfold.pipeline.resources"]  # fmt: skip
@@ -85,17 +90,84 @@ def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+def layer_of(module: str) -> str | None:
+    """The layer of a library module (``deepunfold.<layer>[.…]``); None for the package root."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def against_the_order(g: dict[str, set[str]], layers: list[str] = LAYERS) -> list[str]:
+    """Every import of ``g`` that points from a layer to a higher one, as ``"a -> b"``."""
+    rank = {name: i for i, name in enumerate(layers)}
+    bad = []
+    for m, deps in sorted(g.items()):
+        if layer_of(m) is None:
+            continue
+        for d in sorted(deps):
+            if layer_of(d) is not None and rank[layer_of(d)] > rank[layer_of(m)]:
+                bad.append(f"{m} -> {d}")
+    return bad
+
+
+def test_every_module_is_in_a_layer():
+    unplaced = sorted(m for m in MODULES if m != "deepunfold" and layer_of(m) not in LAYERS)
+    assert not unplaced, f"add their package to LAYERS (and docs/architecture.md): {unplaced}"
+
+
 def test_layers_point_one_way():
-    g = graph()
-    for m, deps in g.items():
-        layer = m.split(".")[1] if "." in m else ""
-        if layer != "pipeline":
-            used = {d for d in deps if d.startswith("deepunfold.pipeline")}
-            assert used <= PIPELINE_FOR_THE_LIBRARY, (m, used - PIPELINE_FOR_THE_LIBRARY)
-        else:  # the pipeline layer knows paths and keys, not the maths
-            assert all(d.startswith("deepunfold.pipeline") for d in deps - {"deepunfold"}), m
-        if layer != "figures":  # figures are the top: nothing in the library plots
-            assert not any(d.startswith("deepunfold.figures") for d in deps), m
+    assert against_the_order(graph()) == []
+
+
+def test_an_import_against_the_order_is_caught():
+    g = {
+        "deepunfold.solvers.a": {"deepunfold.ops.prox", "deepunfold.studies.b"},  # up: caught
+        "deepunfold.studies.b": {"deepunfold.solvers.a", "deepunfold.studies.c"},  # down, same
+        "deepunfold.studies.c": {"deepunfold.io"},
+        "deepunfold.io": {"deepunfold.pipeline.x"},  # the bottom importing the top
+        "deepunfold": {"deepunfold.solvers.a"},  # the root re-exports: not in a layer
+    }
+    assert against_the_order(g) == [
+        "deepunfold.io -> deepunfold.pipeline.x",
+        "deepunfold.solvers.a -> deepunfold.studies.b",
+    ]
+
+
+def test_a_lazy_import_against_the_order_is_caught(tmp_path):
+    """An import inside a function counts: the graph is static, not what Python has run."""
+    pkg = tmp_path / "deepunfold"
+    for sub in ("data", "unfolded"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "unfolded" / "net.py").write_text("x = 1\n")
+    (pkg / "data" / "gen.py").write_text(
+        "def make():\n    from deepunfold.unfolded.net import x\n    return x\n"
+    )
+    g = {
+        m: direct_imports(module_file(m, pkg), root=pkg)
+        for m in ("deepunfold.data.gen", "deepunfold.unfolded.net")
+    }
+    assert against_the_order(g) == ["deepunfold.data.gen -> deepunfold.unfolded.net"]
+
+
+def test_the_pipeline_layer_imports_no_maths():
+    for m, deps in graph().items():
+        if layer_of(m) == "pipeline":
+            other = {d for d in deps if layer_of(d) not in ("pipeline", None)}
+            assert other <= PIPELINE_MAY_IMPORT, (m, other - PIPELINE_MAY_IMPORT)
+
+
+def test_only_figures_plot():
+    for m in MODULES:
+        if layer_of(m) == "figures":
+            continue
+        tree = ast.parse(module_file(m).read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            assert not any(n.split(".")[0] == "matplotlib" for n in names), m
 
 
 def test_parse_time_modules_do_not_import_the_numerical_stack():
