@@ -31,6 +31,7 @@ from deepunfold.studies.rpca_frontier import (
     measure,
     study_points,
 )
+from deepunfold.train.checkpoint import load_model
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def checkpoint(run: Path, mode, prox, k, main, kind):
     path = base / f"{kind}.pt" if k == main else base / f"K{k}" / f"{kind}.pt"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run the pipeline's rpca_frontier targets first")
-    return UnfoldedRPCA.from_checkpoint(path)
+    return load_model(path, UnfoldedRPCA)
 
 
 def main():

@@ -143,7 +143,7 @@ def run_mode(mode, prox, splits, args):
     return {
         "mode": mode,
         "prox": prox,
-        "epochs": len(hist) - 1,
+        "epochs": len(hist.history) - 1,
         "train_s": train_s,
         "nmse_s_learned": nmse_db(sparse_hat, sparse),
         "nmse_s_pcp": nmse_db(pcp_sparse, sparse),
@@ -179,7 +179,7 @@ def threshold_parameterisations(splits, args):
             zero = float((model(val[0][:16])[1] == 0).double().mean())
         hist = train_unfolded(model, train, val, epochs=args.param_epochs, seed=0,
                               batch_size=args.batch_frames, lr=args.lr, patience=10**6)  # fmt: skip
-        out[name] = (zero, [h["val_loss"] for h in hist])
+        out[name] = (zero, [h["val_loss"] for h in hist.history])
     return out
 
 

@@ -376,9 +376,9 @@ def test_training_is_deterministic_and_early_stops(threshold_param):
     def run(seed):
         torch.manual_seed(123)
         model = UnfoldedRPCA(2, "l1", "frame", 3, 0.5, 1.0, 0.2, threshold_param)
-        hist = train_unfolded(model, train, val, epochs=3, batch_size=5, lr=1e-2,
-                              patience=2, seed=seed)  # fmt: skip
-        return model, hist
+        res = train_unfolded(model, train, val, epochs=3, batch_size=5, lr=1e-2,
+                             patience=2, seed=seed)  # fmt: skip
+        return model, res.history
 
     (m1, h1), (m2, h2), (_, h3) = run(0), run(0), run(1)
     for k, v in m1.state_dict().items():
@@ -401,12 +401,16 @@ def test_initial_thresholds():
         initial_thresholds(0.0, 0.5, 3.0, 0.2)
 
 
-def test_checkpoint_round_trip_and_layer_statistics():
+def test_checkpoint_round_trip_and_layer_statistics(tmp_path):
+    from deepunfold.train.checkpoint import load_model, save_model
+
     x = _small_data("video", 2)[0]
     model = UnfoldedRPCA(3, "l12", "video", 3, 0.5, 2.0, 0.3)
     with torch.no_grad():
         model.log_threshold.add_(0.1)
-    again = UnfoldedRPCA.from_checkpoint(model.checkpoint())
+    save_model(model, tmp_path / "m.pt")
+    again = load_model(tmp_path / "m.pt", UnfoldedRPCA)
+    assert again.config == model.config
     torch.testing.assert_close(again(x)[0], model(x)[0])
     stats = layer_statistics(model, x, batch_size=1)
     assert stats["singular_values"].shape == (3, 6)  # one per frame of the Casorati matrix
@@ -463,6 +467,6 @@ def test_diverging_training_fails_clearly():
     low = train[1].clone()
     low[0].fill_(float("nan"))  # a corrupt target: the loss, not the SVD, meets the NaN
     model = UnfoldedRPCA(2, "l1", "frame", 3, 0.5, 1.0, 0.2, "log")
-    with pytest.raises(NonFiniteError, match="RPCA training loss"):
+    with pytest.raises(NonFiniteError, match="training loss of UnfoldedRPCA"):
         train_unfolded(model, (train[0], low, train[2]), val, epochs=1, batch_size=len(low),
                        lr=1e-2, patience=1, seed=0)  # fmt: skip

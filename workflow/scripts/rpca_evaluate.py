@@ -12,6 +12,8 @@ from deepunfold.io import to_numpy
 from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import atomic_path, write_table
 from deepunfold.pipeline.jobs import setup_job
+from deepunfold.train.checkpoint import load_model
+from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     as_samples,
@@ -32,15 +34,15 @@ x_dev = x.to(device)  # the metrics below compare CPU copies of the predictions
 
 rows, timings, stats, examples = [], [], {}, {}
 nets = {
-    "learned": UnfoldedRPCA.from_checkpoint(snakemake.input.model),
-    "untrained": UnfoldedRPCA.from_checkpoint(snakemake.input.untrained),
+    "learned": load_model(snakemake.input.model, UnfoldedRPCA),
+    "untrained": load_model(snakemake.input.untrained, UnfoldedRPCA),
 }
 for name, net in nets.items():
     net.to(device).eval()
     low_hat, sparse_hat = (a.cpu() for a in predict(net, x_dev, batch))
     seconds = time_per_sample(net, x_dev, batch, repeats=p.timing_repeats)
     row = summary_row(low_hat, sparse_hat, low, sparse, mode, p.rank_rtol)
-    n_params = sum(q.numel() for q in net.parameters()) if name == "learned" else 0
+    n_params = count_parameters(net) if name == "learned" else 0
     rows.append(dict(mode=mode, method=name, variant=prox, **row, n_params=n_params))
     timings.append(dict(mode=mode, method=name, variant=prox, time_per_sample_ms=1e3 * seconds))
     log.info("%s: %s, %.2f ms/sample", name, row, 1e3 * seconds)

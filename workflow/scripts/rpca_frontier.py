@@ -19,6 +19,7 @@ from deepunfold.studies.rpca_frontier import (
     measure,
     study_points,
 )
+from deepunfold.train.checkpoint import load_model
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
 
 p = snakemake.params
@@ -31,7 +32,7 @@ test = load_split(snakemake.input.test)
 x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
 checkpoints = {LEARNED: snakemake.input.learned, UNTRAINED: snakemake.input.untrained}
 models = {
-    kind: {k: UnfoldedRPCA.from_checkpoint(c) for k, c in zip(f["depths"], paths, strict=True)}
+    kind: {k: load_model(c, UnfoldedRPCA) for k, c in zip(f["depths"], paths, strict=True)}
     for kind, paths in checkpoints.items()
 }
 points = study_points(

@@ -1,17 +1,18 @@
 """Tasks 4/5: tune the untrained ISTA-RPCA thresholds, then train the unfolded network."""
 
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from deepunfold.data.moving_digits import load_split
 from deepunfold.pipeline.device import resolve_device
-from deepunfold.pipeline.io import atomic_path, write_table
+from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
+from deepunfold.train.checkpoint import save_model
 from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.rpca import (
     UnfoldedRPCA,
     as_samples,
+    history_table,
     initial_thresholds,
     train_unfolded,
     tune_untrained,
@@ -58,20 +59,13 @@ def progress(rec):
     log.info("epoch %d: train %.5g, val %.5g", rec["epoch"], rec["train_loss"], rec["val_loss"])
 
 
-history = train_unfolded(model, train, val, epochs=t["epochs"], batch_size=batch, lr=t["lr"],
+result = train_unfolded(model, train, val, epochs=t["epochs"], batch_size=batch, lr=t["lr"],
                          patience=t["patience"], seed=p.seed, progress=progress,
                          device=device)  # fmt: skip
 bar.close()
 model.cpu()  # the checkpoint holds CPU tensors on every device
-rows = []
-for rec in history:
-    row = {k: rec[k] for k in ("epoch", "train_loss", "val_loss", "best")}
-    for k, (a, b) in enumerate(rec["thresholds"]):
-        row[f"mu1_{k + 1}"], row[f"mu2_{k + 1}"] = a, b
-    rows.append(row)
-write_table(pd.DataFrame(rows), snakemake.output.history)
+write_table(history_table(result.history), snakemake.output.history)
 write_table(pd.DataFrame(grid, columns=["lambda_low", "lambda_sparse", "val_loss"]),
             snakemake.output.tuning)  # fmt: skip
-for net, path in ((model, snakemake.output.model), (untrained, snakemake.output.untrained)):
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file: no temp name in the archive
-        torch.save(net.checkpoint(), f)
+save_model(model, snakemake.output.model)
+save_model(untrained, snakemake.output.untrained)

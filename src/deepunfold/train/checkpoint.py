@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from deepunfold.pipeline.io import atomic_path
+from deepunfold.io import atomic_path
 from deepunfold.train.loop import check_finite
 
 __all__ = ["Configurable", "save_model", "load_model", "read_checkpoint", "class_name"]

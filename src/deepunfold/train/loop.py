@@ -167,9 +167,9 @@ class FitResult:
     Attributes:
         history: one record per evaluation: ``step`` (steps of this fit so far), ``epoch``
             (epoch mode), ``train_loss`` (mean per-sample training loss since the previous
-            evaluation; ``None`` for the initial one), the evaluation's metrics, ``best``
-            (whether the monitored metric improved; with a monitor only) and ``seconds``
-            since the start.
+            evaluation; ``None`` for the initial one), the evaluation's metrics and ``best``
+            (whether the monitored metric improved; with a monitor only). No wall time: a
+            history is a result, the same on every run.
         steps: optimisation steps taken.
         epochs: epochs completed (epoch mode; 0 otherwise).
         best: best value of the monitored metric (``None`` without a monitor).
@@ -321,7 +321,6 @@ def fit(
                 rec["best"] = stopper.update(sign * value)
             if rec["best"]:
                 result.best_record = len(result.history)
-        rec["seconds"] = time.perf_counter() - start
         result.history.append(rec)
         if callback is not None and not initial:
             callback(rec)

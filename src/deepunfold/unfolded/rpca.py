@@ -31,17 +31,17 @@ L1,2 groups are the pixels' time series (the Casorati rows).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from pathlib import Path
 
+import pandas as pd
 import torch
 from torch import nn
 
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.ops.prox import group_soft_threshold, soft_threshold, svt
-from deepunfold.train.loop import EarlyStopping, check_finite
+from deepunfold.train.checkpoint import Configurable
+from deepunfold.train.loop import FitResult, fit
 
 __all__ = [
     "MODES",
@@ -56,6 +56,7 @@ __all__ = [
     "tune_untrained",
     "initial_thresholds",
     "train_unfolded",
+    "history_table",
     "numerical_rank",
     "layer_statistics",
     "predict",
@@ -146,7 +147,7 @@ def _conv2d(x: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor
     return nn.functional.conv2d(x, weight, padding=padding)
 
 
-class UnfoldedRPCA(nn.Module):
+class UnfoldedRPCA(Configurable, nn.Module):
     r"""Unfolded RPCA (module docstring): ``n_layers`` layers of coupled SVT and sparse prox.
 
     Parameters (exactly the learned ones): ``weight`` of shape
@@ -263,18 +264,6 @@ class UnfoldedRPCA(nn.Module):
                 layers.append((low, sparse))
         return (low, sparse, layers) if return_layers else (low, sparse)
 
-    def checkpoint(self) -> dict:
-        """Constructor arguments and state, for :meth:`from_checkpoint` (``torch.save``-able)."""
-        return {"config": dict(self.config), "state": copy.deepcopy(self.state_dict())}
-
-    @classmethod
-    def from_checkpoint(cls, checkpoint: dict | str | Path) -> UnfoldedRPCA:
-        if not isinstance(checkpoint, dict):
-            checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model = cls(**checkpoint["config"])
-        model.load_state_dict(checkpoint["state"])
-        return model
-
 
 def rpca_loss(low_hat, sparse_hat, low, sparse) -> torch.Tensor:
     r""":math:`\mathrm{MSE}(\hat L, L) + \mathrm{MSE}(\hat S, S)` (means over all entries)."""
@@ -374,8 +363,9 @@ def train_unfolded(
     seed: int,
     progress=None,
     device: str | torch.device = "cpu",
-):
-    """Adam on :func:`rpca_loss` with early stopping on the validation loss.
+) -> FitResult:
+    """Adam on :func:`rpca_loss` with early stopping on the validation loss
+    (:func:`~deepunfold.train.loop.fit`).
 
     ``train`` and ``val`` are ``(x, L, S)`` sample tensors. Epoch 0 records the initial
     losses; training stops after ``patience`` epochs without a new best validation loss, and
@@ -387,43 +377,42 @@ def train_unfolded(
     either way, so the same samples make the same batches on every device. On the CPU
     (default) the arithmetic is exactly that of a call without ``device``.
 
-    Returns a list of per-epoch dicts (epoch, train_loss, val_loss, thresholds, best).
+    ``progress(record)`` is called after every epoch. Returns the
+    :class:`~deepunfold.train.loop.FitResult`; its ``history`` has one record per epoch
+    (``epoch``, ``train_loss``, ``val_loss``, ``thresholds``, ``best``; epoch 0 is the
+    initial model, whose ``train_loss`` is its mean loss on the training set), which
+    :func:`history_table` turns into a table.
     """
-    model.to(device)
-    xt, lt, st = (a.to(device) for a in train)
-    val = tuple(a.to(device) for a in val)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    train, val = tuple(a.to(device) for a in train), tuple(a.to(device) for a in val)
+    initial = [True]
 
-    def record(epoch, train_loss):
-        val_loss = _mean_loss(model, *val, batch_size)
-        return dict(
-            epoch=epoch, train_loss=train_loss, val_loss=val_loss,
-            thresholds=model.thresholds.detach().cpu().clone().numpy(),
-        )  # fmt: skip
+    def evaluate(model):
+        out = {}
+        if initial[0]:  # epoch 0: the initial model's loss on the training set too
+            initial[0] = False
+            out["train_loss"] = _mean_loss(model, *train, batch_size)
+        out["val_loss"] = _mean_loss(model, *val, batch_size)
+        out["thresholds"] = model.thresholds.detach().cpu().clone().numpy()
+        return out
 
-    history = [record(0, _mean_loss(model, xt, lt, st, batch_size))]
-    stopper = EarlyStopping(model, history[0]["val_loss"], patience)
-    history[0]["best"] = True
-    for epoch in range(1, epochs + 1):
-        model.train()
-        total = 0.0
-        for i in _batches(len(xt), batch_size, torch.randperm(len(xt), generator=gen)):
-            opt.zero_grad()
-            loss = rpca_loss(*model(xt[i]), lt[i], st[i])
-            check_finite(loss, f"RPCA training loss (epoch {epoch})")
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(i)
-        rec = record(epoch, total / len(xt))
-        rec["best"] = stopper.update(rec["val_loss"])
-        history.append(rec)
-        if progress is not None:
-            progress(rec)
-        if stopper.stop:
-            break
-    stopper.restore()
-    return history
+    return fit(
+        model, train, lambda m, b: rpca_loss(*m(b[0]), b[1], b[2]), epochs=epochs,
+        batch_size=batch_size, seed=seed, lr=lr, evaluate=evaluate, eval_initial=True,
+        monitor="val_loss", patience=patience, callback=progress, device=device,
+        name="UnfoldedRPCA",
+    )  # fmt: skip
+
+
+def history_table(history: list[dict]) -> pd.DataFrame:
+    """The training history of :func:`train_unfolded` as a table: ``epoch``, ``train_loss``,
+    ``val_loss``, ``best`` and every layer's thresholds ``mu1_k``, ``mu2_k`` (k from 1)."""
+    rows = []
+    for rec in history:
+        row = {k: rec[k] for k in ("epoch", "train_loss", "val_loss", "best")}
+        for k, (a, b) in enumerate(rec["thresholds"]):
+            row[f"mu1_{k + 1}"], row[f"mu2_{k + 1}"] = a, b
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------- evaluation
