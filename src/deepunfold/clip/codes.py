@@ -7,9 +7,10 @@ For each aligned image embedding :math:`z \in \mathbb R^d` and the aligned conce
     w^\star = \arg\min_w\ F_\lambda(w) = \|z - A w\|_2^2 + \lambda \|w\|_1
     \qquad (\text{optionally } w \ge 0),
 
-in the **scale of seed 001** (no factor 1/2 on the squared error, so its lambda sweep
-{0.01, ..., 5} means the same here). The foundation solvers
-(:mod:`deepunfold.solvers.proximal_gradient`) minimise :math:`\tfrac12\|z - Aw\|^2 + \mu\|w\|_1`;
+in the **scale of seed 001**, the source report task 2 follows (docs/architecture.md, Glossary):
+no factor 1/2 on the squared error, so its lambda sweep {0.01, ..., 5} means the same here.
+The foundation solvers (:mod:`deepunfold.solvers.proximal_gradient`) minimise
+:math:`\tfrac12\|z - Aw\|^2 + \mu\|w\|_1`;
 since :math:`F_\lambda = 2(\tfrac12\|z -
 Aw\|^2 + \tfrac{\lambda}{2}\|w\|_1)` the two have the same minimiser with :math:`\mu =
 \lambda/2`, and a gradient step :math:`\eta` on :math:`F_\lambda` (the seed's "learning rate",

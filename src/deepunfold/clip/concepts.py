@@ -1,6 +1,7 @@
 r"""Concept vocabularies and the alignment of image and concept embeddings.
 
-Vocabulary (seed 001, section 2.2.2): the ``top_k`` most frequent nouns (Penn tags NN, NNS)
+Vocabulary (seed 001, the source report task 2 follows, section 2.2.2; docs/architecture.md,
+Glossary): the ``top_k`` most frequent nouns (Penn tags NN, NNS)
 of the Flickr30k captions (Karpathy's ``dataset_flickr30k.json``), after lower-casing and
 dropping punctuation, numbers and stopwords, plus the class names, de-duplicated. Any
 part-of-speech tagger can be passed in (a callable from a token list to ``(token, tag)``

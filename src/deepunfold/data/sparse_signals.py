@@ -12,7 +12,8 @@ noise``.
 * The dictionary has i.i.d. :math:`\mathcal N(0, 1/m)` entries and (optionally) unit-norm
   columns, as in the standard LISTA benchmark (Chen et al. 2018, Liu et al. 2019).
 * A code has each entry non-zero independently with probability ``1 - sparsity`` (Bernoulli
-  support; ``sparsity`` is the expected *fraction of zeros*, as in the study's seed report),
+  support; ``sparsity`` is the expected *fraction of zeros*, as in task 3's seed
+  report, ``seeds/000_*``; docs/architecture.md, Glossary),
   with :math:`\mathcal N(0, 1)` values on the support.
 * The noise is Gaussian, either with a fixed standard deviation or scaled per signal to a
   target signal-to-noise ratio

@@ -32,8 +32,9 @@ Pursuits, on batches (``y``: ``(batch, n_0)``, :math:`\gamma_i`: ``(batch, n_i)`
       \gamma_i^{k+1} = S_{\tau_i}\big(\hat\gamma_i - \mu_i D_i^\top(\hat\gamma_{i-1}
       - \gamma_{i-1}^{k+1})\big), \qquad \tau_i = \lambda_i \textstyle\prod_{j \le i}\mu_j ,
 
-  the nested updates of the slides (for :math:`L = 2`: :math:`t = \mu_1\mu_2` is the outer
-  step, :math:`\mu_1` the inner one). Steps default to :math:`\mu_i = 1/\|D_i\|_2^2`, inside
+  the nested updates of the task-6 lecture slides (docs/architecture.md, Glossary); for
+  :math:`L = 2`, :math:`t = \mu_1\mu_2` is the outer step, :math:`\mu_1` the inner one. Steps
+  default to :math:`\mu_i = 1/\|D_i\|_2^2`, inside
   the convergence range :math:`\mu_1 < 1/\|D_1\|^2`, :math:`t < 4\mu_1 / 3\|D_2\|^2`;
 * **ML-FISTA**: the same update taken at the extrapolated point
   :math:`z = \gamma_L^{k+1} + \tfrac{t_k - 1}{t_{k+1}}(\gamma_L^{k+1} - \gamma_L^k)`.

@@ -39,7 +39,8 @@ from the previous code of the same shape, :math:`\Gamma_i^0 = \Gamma_{i-2}`:
     \Gamma_i = S_{\tau_i}\big(\mu_i D_i^\top\Gamma_{i-1} + \Gamma_{i-2}
     - \mu_i D_i^\top D_i\Gamma_{i-2}\big),
 
-the slides' equation (3), which is a ResNet layer with the skip :math:`\Gamma_{i-2}`.
+equation (3) of the task-7 lecture slides (``seeds/003_*``; see the Glossary of
+docs/architecture.md), which is a ResNet layer with the skip :math:`\Gamma_{i-2}`.
 """
 
 from __future__ import annotations

@@ -160,7 +160,8 @@ class UnfoldedRPCA(Configurable, nn.Module):
       steps on :math:`\rho` change a threshold by a *relative* amount, so the SVT threshold
       (of the order of the singular values) and the soft threshold (of the order of pixel
       values) train at the same pace, and thresholds stay positive.
-    - ``"raw"``: :math:`\mu` itself is the parameter (the seed's choice, initialised at 1),
+    - ``"raw"``: :math:`\mu` itself is the parameter (the choice of the seed report
+      ``seeds/000_*``, docs/architecture.md, Glossary; initialised at 1),
       clamped at 0.
 
     Args:

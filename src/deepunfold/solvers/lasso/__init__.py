@@ -9,8 +9,9 @@ signals (rows), ``A`` the ``(d, c)`` dictionary (atoms as columns, any norms but
     \qquad (\text{optionally } z \ge 0).
 
 **The scale of lambda.** This package uses the *full* scale, with no factor 1/2 on the
-squared error (the scale of seed 001, whose lambda sweep {0.01, ..., 5} means the same
-here). The proximal-gradient solvers of :mod:`deepunfold.solvers.proximal_gradient`,
+squared error (the scale of seed 001, the source report of the CLIP task, whose lambda sweep
+{0.01, ..., 5} means the same here; docs/architecture.md, Glossary). The proximal-gradient
+solvers of :mod:`deepunfold.solvers.proximal_gradient`,
 scikit-learn's ``lasso_lars`` and SPAMS minimise the half scale :math:`\tfrac12\|x - Az\|^2
 + \mu\|z\|_1`; since :math:`F_\lambda = 2(\tfrac12\|x - Az\|^2 + \tfrac{\lambda}{2}\|z\|_1)`,
 both have the same minimiser at :math:`\mu = \lambda/2`. Internally the compiled kernels
