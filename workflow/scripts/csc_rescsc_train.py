@@ -36,12 +36,13 @@ for r in range(net["repeats"]):
         model, data, epochs=net["epochs"], batch_size=net["batch_size"], lr=net["lr"],
         optimizer="adam", weight_decay=net["weight_decay"], seed=seed, device=device,
     )  # fmt: skip
-    log.info("repeat %d: val accuracy %.4f, test accuracy %.4f, %.1f s", r, res.val_accuracy,
-             res.test_accuracy, res.seconds)  # fmt: skip
+    val_acc, test_acc = res.metrics["val_accuracy"], res.metrics["test_accuracy"]
+    log.info("repeat %d: val accuracy %.4f, test accuracy %.4f, %.1f s", r, val_acc, test_acc,
+             res.seconds)  # fmt: skip
     summary.append({
         "variant": variant, "unfoldings": k, "repeat": r, "dataset": data.name,
-        "n_parameters": count_parameters(model), "val_accuracy": res.val_accuracy,
-        "test_accuracy": res.test_accuracy, "device": device,
+        "n_parameters": count_parameters(model), "val_accuracy": val_acc,
+        "test_accuracy": test_acc, "device": device,
     })  # fmt: skip
     history += [{"variant": variant, "unfoldings": k, "repeat": r} | h for h in res.history]
 

@@ -6,7 +6,8 @@ from deepunfold.data.images import load_image_data
 from deepunfold.pipeline.device import resolve_device
 from deepunfold.pipeline.io import write_table
 from deepunfold.pipeline.jobs import setup_job
-from deepunfold.train.loop import count_parameters, save_checkpoint
+from deepunfold.train.checkpoint import save_model
+from deepunfold.train.loop import count_parameters
 from deepunfold.unfolded.csc import resnet, train_image_classifier
 
 p = snakemake.params
@@ -30,14 +31,15 @@ res = train_image_classifier(
     optimizer=t["optimizer"], weight_decay=t["weight_decay"], augment=t["augment"],
     seed=p.seed, device=device, log=log,
 )  # fmt: skip
+val_acc, test_acc = res.metrics["val_accuracy"], res.metrics["test_accuracy"]
 log.info("%s: best epoch %d, val accuracy %.4f, test accuracy %.4f, %.1f s", kind,
-         res.best_epoch, res.val_accuracy, res.test_accuracy, res.seconds)  # fmt: skip
+         res.best_epoch, val_acc, test_acc, res.seconds)  # fmt: skip
 
-save_checkpoint(model.cpu(), snakemake.output.model, kind=kind, n_parameters=n_params)
+save_model(model.cpu(), snakemake.output.model, kind=kind, n_parameters=n_params)
 write_table(pd.DataFrame([{"model": kind} | h for h in res.history]), snakemake.output.history)
 summary = {
     "model": kind, "dataset": data.name, "n_parameters": n_params,
-    "val_accuracy": res.val_accuracy, "test_accuracy": res.test_accuracy,
+    "val_accuracy": val_acc, "test_accuracy": test_acc,
     "best_epoch": res.best_epoch, "epochs": t["epochs"], "seconds": res.seconds,
     "device": device,
 }  # fmt: skip

@@ -38,12 +38,13 @@ for r in range(net["repeats"]):
         model, data, epochs=net["epochs"], batch_size=net["batch_size"], lr=net["lr"],
         weight_decay=net["weight_decay"], seed=seed, device=device, progress=True,
     )  # fmt: skip
-    log.info("repeat %d: test accuracy %.4f, train accuracy %.4f, %.1f s", r,
-             res.test_accuracy, res.train_accuracy, res.seconds)  # fmt: skip
+    test_acc, train_acc = res.metrics["test_accuracy"], res.metrics["train_accuracy"]
+    log.info("repeat %d: test accuracy %.4f, train accuracy %.4f, %.1f s", r, test_acc,
+             train_acc, res.seconds)  # fmt: skip
     summary.append({
         "unfoldings": k, "repeat": r, "dataset": data.name,
-        "n_parameters": count_parameters(model), "test_accuracy": res.test_accuracy,
-        "train_accuracy": res.train_accuracy, "device": device,
+        "n_parameters": count_parameters(model), "test_accuracy": test_acc,
+        "train_accuracy": train_acc, "device": device,
     })  # fmt: skip
     history += [{"unfoldings": k, "repeat": r} | h for h in res.history]
 

@@ -48,7 +48,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +58,8 @@ from deepunfold.ops.conv_dictionary import ConvDictionary
 from deepunfold.ops.prox import soft_threshold
 from deepunfold.solvers.multilayer import ml_ista_step
 from deepunfold.solvers.proximal_gradient import Momentum, power_iteration
-from deepunfold.train.loop import EarlyStopping, check_finite
+from deepunfold.train.checkpoint import Configurable
+from deepunfold.train.loop import FitResult, accuracy, fit
 from deepunfold.unfolded.mlista import MLISTANet
 
 __all__ = [
@@ -69,9 +69,7 @@ __all__ = [
     "BasicBlock",
     "ResNet",
     "resnet",
-    "TrainResult",
     "train_image_classifier",
-    "accuracy",
     "ResCSCNet",
     "res_csc_forward",
 ]
@@ -250,7 +248,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(Configurable, nn.Module):
     r"""A ResNet for small images (CIFAR-style: a 3x3 stem, no max-pool), with a plain or a CSC
     stem.
 
@@ -323,38 +321,6 @@ def resnet(kind: str, in_channels: int, n_classes: int, widths, blocks, csc=None
 
 
 # ----- training ----------------------------------------------------------------------------
-@dataclass
-class TrainResult:
-    """Outcome of :func:`train_image_classifier`: accuracies of the best-validation epoch,
-    per-epoch history, wall time."""
-
-    val_accuracy: float
-    test_accuracy: float
-    best_epoch: int
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@torch.inference_mode()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, noise_std: float = 0.0,
-             seed: int = 0, batch_size: int = 500) -> tuple[float, float]:  # fmt: skip
-    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``, optionally under additive
-    Gaussian noise of std ``noise_std`` (pixel units, a fixed-seed draw, not clipped)."""
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    correct, loss = 0, 0.0
-    for i in range(0, len(y), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        xb, yb = xb.to(device), yb.to(device)
-        if noise_std > 0:
-            xb = xb + noise_std * torch.randn(xb.shape, generator=gen).to(device)
-        logits = model(xb)
-        loss += float(F.cross_entropy(logits, yb, reduction="sum"))
-        correct += int((logits.argmax(1) == yb).sum())
-    return correct / len(y), loss / len(y)
-
-
 def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random crops after zero padding and random horizontal flips (CIFAR's standard)."""
     n, _, h, w = x.shape
@@ -383,61 +349,60 @@ def train_image_classifier(
     seed: int = 0,
     device: str = "cpu",
     log=None,
-) -> TrainResult:
+) -> FitResult:
     """Cross-entropy training for a fixed number of epochs with a cosine learning rate; the
-    weights of the epoch with the best validation accuracy are kept (loaded at the end).
+    weights of the epoch with the best validation accuracy are kept (loaded at the end), through
+    :func:`~deepunfold.train.loop.fit`.
 
     ``optimizer``: ``"sgd"`` (momentum 0.9, Nesterov; the ResNet recipe) or ``"adam"``.
     Mini-batches and augmentations are drawn by a private generator seeded with ``seed``.
+    Returns the :class:`~deepunfold.train.loop.FitResult`: ``history`` one record per epoch
+    (``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``, ``seconds``), ``best_epoch``,
+    and ``metrics`` the ``val_accuracy`` and ``test_accuracy`` of the kept weights.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, "
                          f"{batch_size}, {lr}")  # fmt: skip
-    model.to(device)
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    params = model.parameters()
     if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                              weight_decay=weight_decay)  # fmt: skip
+
+        def make(params):
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
+                                   weight_decay=weight_decay)  # fmt: skip
     elif optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+        def make(params):
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; expected 'sgd' or 'adam'")
-    steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(seed)
-    history, best_epoch, start = [], 0, time.perf_counter()
-    # the best validation accuracy (as the loss -accuracy) keeps its weights; no early stop
-    keeper = EarlyStopping(model, initial_loss=math.inf, patience=epochs + 1)
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(data.y_train), generator=gen)
-        total = 0.0
-        for i in range(0, len(order), batch_size):
-            b = order[i : i + batch_size].to(device)
-            xb, yb = x_train[b], y_train[b]
-            if augment:
-                xb = _augment(xb, gen)
-            loss = F.cross_entropy(model(xb), yb)
-            check_finite(loss, f"training loss of {type(model).__name__}", epoch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(b)
+    total_steps = epochs * math.ceil(len(data.y_train) / batch_size)
+    start = time.perf_counter()
+
+    def evaluate(model):
         val_acc, val_loss = accuracy(model, data.x_val, data.y_val)
-        history.append({"epoch": epoch, "train_loss": total / len(data.y_train),
-                        "val_loss": val_loss, "val_accuracy": val_acc,
-                        "seconds": time.perf_counter() - start})  # fmt: skip
+        return {"val_loss": val_loss, "val_accuracy": val_acc}
+
+    def record(rec):
+        rec["seconds"] = time.perf_counter() - start
         if log is not None:
-            log.info("epoch %d: train loss %.4f, val accuracy %.4f", epoch,
-                     history[-1]["train_loss"], val_acc)  # fmt: skip
-        if keeper.update(-val_acc):
-            best_epoch = epoch
-    keeper.restore()
+            log.info("epoch %d: train loss %.4f, val accuracy %.4f", rec["epoch"],
+                     rec["train_loss"], rec["val_accuracy"])  # fmt: skip
+
+    res = fit(
+        model, (data.x_train, data.y_train), lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+        epochs=epochs, batch_size=batch_size, seed=seed, optimizer=make,
+        scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps),
+        batch_transform=(lambda b, gen: (_augment(b[0], gen), b[1])) if augment else None,
+        # the best validation accuracy keeps its weights; no early stop
+        evaluate=evaluate, monitor="val_accuracy", maximize=True, callback=record,
+        device=device, name=type(model).__name__,
+    )  # fmt: skip
+    keys = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
+    res.history = [{k: r[k] for k in keys} for r in res.history]
     model.eval()
-    test_acc, _ = accuracy(model, data.x_test, data.y_test)
-    return TrainResult(-keeper.best, test_acc, best_epoch, history, time.perf_counter() - start)
+    res.metrics["val_accuracy"] = res.best
+    res.metrics["test_accuracy"] = accuracy(model, data.x_test, data.y_test)[0]
+    res.seconds = time.perf_counter() - start
+    return res
 
 
 # ----- Res-CSC -----------------------------------------------------------------------------

@@ -28,9 +28,7 @@ scikit-learn's 8x8 digits, or :func:`~deepunfold.data.digits.load_mnist`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -41,17 +39,16 @@ from deepunfold.data.digits import DigitData
 from deepunfold.ops.conv_dictionary import ConvDictionary
 from deepunfold.solvers.multilayer import Layer, conv_layer, layered_thresholding, ml_ista_step
 from deepunfold.solvers.proximal_gradient import power_iteration
-from deepunfold.train.loop import check_finite
+from deepunfold.train.checkpoint import Configurable
+from deepunfold.train.loop import FitResult, accuracy, fit
 
 __all__ = [
     "MLISTANet",
-    "TrainResult",
     "train_classifier",
-    "evaluate",
 ]
 
 
-class MLISTANet(nn.Module):
+class MLISTANet(Configurable, nn.Module):
     """Convolutional ML-ISTA encoder + linear classifier (module docstring).
 
     Args:
@@ -170,28 +167,6 @@ class MLISTANet(nn.Module):
         return self.classifier(self.encode(x)[-1].flatten(1))
 
 
-@dataclass
-class TrainResult:
-    """Outcome of :func:`train_classifier`: final accuracies, per-epoch history, wall time."""
-
-    train_accuracy: float
-    test_accuracy: float
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000):
-    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``."""
-    model.eval()
-    correct, loss = 0, 0.0
-    for i in range(0, len(y), batch_size):
-        logits = model(x[i : i + batch_size])
-        loss += float(F.cross_entropy(logits, y[i : i + batch_size], reduction="sum"))
-        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
-    return correct / len(y), loss / len(y)
-
-
 def train_classifier(
     model: nn.Module,
     data: DigitData,
@@ -203,39 +178,32 @@ def train_classifier(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = False,
-) -> TrainResult:
-    """Adam on the cross-entropy for a fixed number of epochs (the fixed training budget).
+) -> FitResult:
+    """Adam on the cross-entropy for a fixed number of epochs (the fixed training budget),
+    through :func:`~deepunfold.train.loop.fit`.
 
     Mini-batches are drawn by a private generator seeded with ``seed``. The history records,
-    per epoch, the mean training loss and the test accuracy and loss.
+    per epoch, the mean training loss and the test accuracy and loss; ``metrics`` holds the
+    final ``train_accuracy`` and ``test_accuracy``.
     """
-    from tqdm import tqdm
-
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, "
                          f"{batch_size}, {lr}")  # fmt: skip
-    model.to(device)
-    x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
     x_te, y_te = data.x_test.to(device), data.y_test.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    history, start = [], time.perf_counter()
-    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
-        model.train()
-        order = torch.randperm(len(y_tr), generator=gen).to(device)
-        total = 0.0
-        for i in range(0, len(order), batch_size):
-            b = order[i : i + batch_size]
-            loss = F.cross_entropy(model(x_tr[b]), y_tr[b])
-            check_finite(loss, f"training loss of {type(model).__name__}", epoch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
-        test_acc, test_loss = evaluate(model, x_te, y_te)
-        history.append({"epoch": epoch, "train_loss": total / len(y_tr), "test_loss": test_loss,
-                        "test_accuracy": test_acc})  # fmt: skip
-    seconds = time.perf_counter() - start
-    train_acc, _ = evaluate(model, x_tr, y_tr)
-    test_acc, _ = evaluate(model, x_te, y_te)
-    return TrainResult(train_acc, test_acc, history, seconds)
+
+    def evaluate(model):
+        test_acc, test_loss = accuracy(model, x_te, y_te, batch_size=1000)
+        return {"test_loss": test_loss, "test_accuracy": test_acc}
+
+    res = fit(
+        model, (data.x_train, data.y_train), lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+        epochs=epochs, batch_size=batch_size, seed=seed,
+        optimizer=lambda p: torch.optim.Adam(p, lr=lr, weight_decay=weight_decay),
+        evaluate=evaluate, device=device, progress=progress, name=type(model).__name__,
+    )  # fmt: skip
+    res.history = [{k: r[k] for k in ("epoch", "train_loss", "test_loss", "test_accuracy")}
+                   for r in res.history]  # fmt: skip
+    x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
+    res.metrics["train_accuracy"] = accuracy(model, x_tr, y_tr, batch_size=1000)[0]
+    res.metrics["test_accuracy"] = accuracy(model, x_te, y_te, batch_size=1000)[0]
+    return res
