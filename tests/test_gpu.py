@@ -170,7 +170,8 @@ def test_tinyclip_and_embedding_on_cpu_are_the_calls_without_device():
     runs = []
     for kw in ({}, {"device": "cpu"}):
         m = copy.deepcopy(model)
-        losses = train_tinyclip(m, tok, x, raw, labels, steps=3, batch_size=16, seed=0, **kw)
+        res = train_tinyclip(m, tok, x, raw, labels, steps=3, batch_size=16, seed=0, **kw)
+        losses = res.step_losses
         runs.append((_bytes(m.state_dict()), losses))
     assert runs[0] == runs[1]
     data = torch.utils.data.TensorDataset(x[:20], torch.zeros(20, dtype=torch.long))
@@ -195,8 +196,9 @@ def test_tinyclip_and_embedding_cuda_agree_with_cpu():
     model, tok, x, raw, labels = _tinyclip()
     m_cpu, m_gpu = copy.deepcopy(model), copy.deepcopy(model)
     l_cpu = train_tinyclip(m_cpu, tok, x, raw, labels, steps=3, batch_size=16, seed=0)
+    l_cpu = l_cpu.step_losses
     l_gpu = train_tinyclip(m_gpu, tok, x, raw, labels, steps=3, batch_size=16, seed=0,
-                           device="cuda")  # fmt: skip
+                           device="cuda").step_losses  # fmt: skip
     assert max(abs(a / b - 1) for a, b in zip(l_gpu, l_cpu, strict=True)) < 1e-3
     data = torch.utils.data.TensorDataset(x[:20], torch.zeros(20, dtype=torch.long))
     a, _ = encode_images(model, data, batch_size=8)

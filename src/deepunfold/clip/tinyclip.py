@@ -27,13 +27,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepunfold.train.loop import check_finite
+from deepunfold.train.loop import BatchSampler, FitResult, fit
 
 __all__ = [
     "TINYCLIP_NAME",
     "DIGIT_NAMES",
     "DEMO_CONCEPTS",
     "tinyclip_config",
+    "build_tinyclip",
     "DigitImages",
     "digit_captions",
     "train_tinyclip",
@@ -155,6 +156,56 @@ def _contrastive_loss(img, txt, scale, captions):
     return 0.5 * (loss_i + loss_t)
 
 
+def _tinyclip_class():
+    from open_clip.model import CLIP
+
+    from deepunfold.train.checkpoint import Configurable
+
+    class TinyCLIP(Configurable, CLIP):
+        """open_clip's ``CLIP`` of :func:`tinyclip_config`, built from that function's
+        arguments (so :func:`~deepunfold.train.checkpoint.save_model` can save it). Its state
+        dict is the plain ``CLIP``'s: open_clip loads the saved file as a checkpoint too."""
+
+        def __init__(
+            self,
+            embed_dim: int = 32,
+            vision_width: int = 16,
+            text_width: int = 64,
+            text_layers: int = 2,
+            image_size: int = 32,
+            context_length: int = 20,
+        ):
+            cfg = tinyclip_config(embed_dim, vision_width, text_width, text_layers, image_size,
+                                  context_length)  # fmt: skip
+            super().__init__(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"],
+                             quick_gelu=cfg["quick_gelu"])  # fmt: skip
+
+    TinyCLIP.__module__, TinyCLIP.__qualname__ = __name__, "TinyCLIP"
+    return TinyCLIP
+
+
+def __getattr__(name: str):
+    # TinyCLIP derives from open_clip's CLIP: built on first use, so that importing this
+    # module (e.g. for DIGIT_NAMES) does not import open_clip
+    if name == "TinyCLIP":
+        globals()["TinyCLIP"] = cls = _tinyclip_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_tinyclip(**kwargs):
+    """A fresh :class:`TinyCLIP` (weights drawn from the global generator, as open_clip's
+    ``create_model`` draws them) with open_clip's preprocessing and tokenizer for it;
+    ``kwargs`` are :func:`tinyclip_config`'s. Returns ``(model, preprocess, tokenizer)``."""
+    from deepunfold.clip.embed import load_model
+
+    model = __getattr__("TinyCLIP")(**kwargs)
+    _, preprocess, tokenizer = load_model(
+        TINYCLIP_NAME, None, model_config=tinyclip_config(**kwargs)
+    )
+    return model, preprocess, tokenizer
+
+
 def train_tinyclip(
     model,
     tokenizer,
@@ -167,55 +218,56 @@ def train_tinyclip(
     lr: float = 1e-3,
     weight_decay: float = 0.01,
     seed: int = 0,
-    progress=None,
+    progress: bool = False,
     device: str | torch.device = "cpu",
-) -> list[float]:
-    """Train an open_clip CLIP in place on preprocessed digit images with fresh captions.
+) -> FitResult:
+    """Train an open_clip CLIP in place on preprocessed digit images with fresh captions, through
+    :func:`~deepunfold.train.loop.fit`.
 
     Args:
-        model: an open_clip ``CLIP`` (e.g. built from :func:`tinyclip_config`).
+        model: an open_clip ``CLIP`` (e.g. a :class:`TinyCLIP`).
         tokenizer: its tokenizer.
         images: ``(n, 3, H, W)`` preprocessed training images.
         images_raw: ``(n, 8, 8)`` the same images as uint8 (for the caption attributes).
         labels: ``(n,)`` classes.
-        steps, batch_size, lr, weight_decay: AdamW with a cosine schedule.
+        steps, batch_size, lr, weight_decay: AdamW with a one-cycle cosine schedule; every
+            step draws its batch from a fresh permutation.
         seed: seeds batches, caption templates and augmentation.
-        progress: optional wrapper of the step iterator (e.g. tqdm).
+        progress: a tqdm bar over the steps.
         device: where the model and images are moved for training (the model stays there).
             Batches, captions and shifts are drawn on the CPU on every device; on the CPU
             (default) the arithmetic is exactly that of a call without it.
 
     Returns:
-        the loss of every step.
+        the :class:`~deepunfold.train.loop.FitResult`; ``step_losses`` is the loss of every
+        step. The model is left in evaluation mode.
     """
-    gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model.to(device)
-    images = images.to(device)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.1
-    )
     n = len(labels)
-    losses = []
-    it = range(steps)
-    for step in progress(it) if progress is not None else it:
-        batch = torch.randperm(n, generator=gen)[:batch_size]
-        caps = digit_captions(images_raw[batch.numpy()], labels[batch.numpy()], rng)
-        x = images[batch]
+
+    def shift(batch, gen):
         # light augmentation: a random shift of up to one input pixel (image_size / 8)
-        shift = x.shape[-1] // 8
-        dx, dy = torch.randint(-shift, shift + 1, (2,), generator=gen).tolist()
-        x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+        x, idx = batch
+        s = x.shape[-1] // 8
+        dx, dy = torch.randint(-s, s + 1, (2,), generator=gen).tolist()
+        return torch.roll(x, shifts=(dy, dx), dims=(-2, -1)), idx
+
+    def loss_fn(model, batch):
+        x, idx = batch
+        i = idx.cpu().numpy()
+        caps = digit_captions(images_raw[i], labels[i], rng)
         img = model.encode_image(x, normalize=True)
-        txt = model.encode_text(tokenizer(caps).to(device), normalize=True)
-        loss = _contrastive_loss(img, txt, model.logit_scale.exp().clamp(max=100), caps)
-        check_finite(loss, "tiny CLIP contrastive loss", step=step)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
+        txt = model.encode_text(tokenizer(caps).to(x.device), normalize=True)
+        return _contrastive_loss(img, txt, model.logit_scale.exp().clamp(max=100), caps)
+
+    res = fit(
+        model, (images, torch.arange(n)), loss_fn, max_steps=steps,
+        sampler=BatchSampler(n, batch_size, seed, mode="fresh"),
+        optimizer=lambda p: torch.optim.AdamW(p, lr=lr, weight_decay=weight_decay),
+        scheduler=lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.1
+        ),
+        batch_transform=shift, device=device, progress=progress, name="tiny CLIP",
+    )  # fmt: skip
     model.eval()
-    return losses
+    return res
