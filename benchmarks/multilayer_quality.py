@@ -6,7 +6,7 @@
 1. Pursuits on the multi-layer model (``multilayer.model`` / ``multilayer.pursuits`` of
    config/config.yaml): iterations of ML-ISTA, ML-FISTA and layered BP to bring the objective
    of (P) within 1e-2 and 1e-3 (relative) of its minimum F*, and the ML-ISTA / ML-FISTA
-   ratio (the slides' point: momentum pays); final relative errors of gamma_1, gamma_2.
+   ratio (the task-6 slides' point: momentum pays); final relative errors of gamma_1, gamma_2.
 2. Coherence experiment: for each dictionary, the largest sparsity where BP (FISTA) and OMP
    recover >= 95 % of supports, as a multiple of the coherence bound (the bound is sufficient,
    not tight), and the wall time of our batched FISTA against scikit-learn's OMP on the same
