@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+import torch
 
 from deepunfold.data.moving_digits import load_sklearn_digits, make_moving_digits
 from deepunfold.studies.rpca_frontier import (
@@ -70,3 +71,24 @@ def test_measure_on_moving_digits(one_thread):
     b = budget_table(t, ("untrained ISTA-RPCA", "K=2"))
     lines = describe(t, b, ("untrained ISTA-RPCA", "K=2"))
     assert lines[0].startswith("reference: untrained ISTA-RPCA K=2")
+
+
+def test_lrpca_in_the_frontiers(one_thread):
+    from deepunfold.studies.rpca_frontier import LRPCA_NAME, lrpca_points, synthetic_points
+    from deepunfold.unfolded.lrpca import LRPCA, synthetic_problems
+
+    model = LRPCA(2)
+    y, low, sparse = synthetic_problems(2, 40, 2, 0.1, generator=torch.Generator().manual_seed(0))
+    points = synthetic_points(model, lrpca_depths=[0, 2, 6], rank=2, pcp_iterations=[5],
+                              accaltproj_iterations=[0, 5], batch_size=2)  # fmt: skip
+    t = measure(points, y, low, sparse, repeats=1)
+    assert t["method"].tolist()[:3] == [LRPCA_NAME] * 3
+    assert t["budget"].tolist()[:3] == ["K=0", "K=2", "K=6"]
+    assert len(t) == 6 and t["nmse_s_db"].notna().all()
+    # on moving digits: samples in, samples out, through the arrangement's matrices
+    digits = load_sklearn_digits()[:100]
+    split = make_moving_digits(digits, 1, seed=0, n_frames=4, size=32)
+    x = as_samples(split.x, "video")
+    (point,) = lrpca_points(model, [3], 2, "video", 1)
+    lh, sh = point.run(x)
+    assert lh.shape == sh.shape == x.shape and point.budget == "K=3"

@@ -1,5 +1,6 @@
 # Tasks 4 and 5, the frontier: quality against time per sample of PCP and AccAltProj (ladders
-# of iteration counts), the untrained ISTA-RPCA and the learned model at several depths K.
+# of iteration counts), the untrained ISTA-RPCA and the learned model at several depths K,
+# and the learned RPCA that scales (LRPCA, lrpca.smk) at several depths of one model.
 #
 #   results/rpca/{mode}/{prox}/K{layers}/model.pt     one training job per extra depth
 #   results/benchmarks/rpca/frontier/{mode}_{prox}.*  points, budget table, summary, figure
@@ -9,6 +10,7 @@
 
 
 include: "helpers/rpca_frontier.smk"
+include: "lrpca.smk"
 
 
 rule rpca_train_depth:
@@ -53,6 +55,7 @@ rule rpca_frontier:
         test="results/rpca/data/test.npz",
         learned=rpca_frontier_learned,
         untrained=rpca_frontier_untrained,
+        lrpca=lrpca_frontier_model,
     output:
         points="results/benchmarks/rpca/frontier/{mode}_{prox}.tsv",
         budgets="results/benchmarks/rpca/frontier/{mode}_{prox}_budgets.tsv",
@@ -81,6 +84,7 @@ rule rpca_frontier:
         pcp=config["rpca"]["pcp"],
         rank=config["rpca"]["data"]["rank"],
         reference_depth=config["rpca"]["model"]["n_layers"],
+        lrpca_depths=RPCA_LRPCA["depths"],
         batch_size=rpca_batch_size(),
         digits_name=RPCA_DIGITS_NAME[config["rpca"]["data"]["digits"]],
         label=rpca_label(),

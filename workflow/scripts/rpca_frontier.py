@@ -1,4 +1,5 @@
-"""Tasks 4/5: the quality-vs-time frontier of PCP, AccAltProj, untrained and learned models.
+"""Tasks 4/5: the quality-vs-time frontier of PCP, AccAltProj, untrained and learned models
+(the unfolded conv network per depth, and LRPCA per depth of its arrangement's model).
 
 Times are measurements of this machine: everything this job writes lives under
 results/benchmarks/ and differs between any two runs.
@@ -20,6 +21,7 @@ from deepunfold.studies.rpca_frontier import (
     study_points,
 )
 from deepunfold.train.checkpoint import load_model
+from deepunfold.unfolded.lrpca import LRPCA
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
 
 p = snakemake.params
@@ -35,10 +37,12 @@ models = {
     kind: {k: load_model(c, UnfoldedRPCA) for k, c in zip(f["depths"], paths, strict=True)}
     for kind, paths in checkpoints.items()
 }
+# LRPCA (given the rank) when rpca.lrpca.enabled: its arrangement's model at every depth
+lrpca = load_model(snakemake.input.lrpca, LRPCA) if snakemake.input.get("lrpca") else None
 points = study_points(
     models[LEARNED], models[UNTRAINED], mode, batch, pcp_iterations=f["pcp_iterations"],
     accaltproj_iterations=f["accaltproj_iterations"], rank=p.rank, pcp_tol=p.pcp["tol"],
-    svt_method=p.pcp["svt"],
+    svt_method=p.pcp["svt"], lrpca=lrpca, lrpca_depths=p.lrpca_depths,
 )  # fmt: skip
 log.info("%d points on %d test samples, %d timing rounds", len(points), len(x), f["repeats"])
 table = measure(points, x, low, sparse, repeats=f["repeats"], progress=log.info)

@@ -10,7 +10,9 @@ quality each method reaches. Here every method is a ladder of budgets on the sam
   after a ladder of iteration counts (0 is its initialisation: one truncated SVD);
 * the untrained ISTA-RPCA (:class:`~deepunfold.unfolded.rpca.UnfoldedRPCA` with thresholds
   tuned on validation data) at K iterations;
-* the learned unfolded RPCA at K layers (one trained model per depth).
+* the learned unfolded RPCA at K layers (one trained model per depth);
+* the learned RPCA that scales (:class:`~deepunfold.unfolded.lrpca.LRPCA`, **given the true
+  rank**) at a ladder of depths K, one trained model run at every depth.
 
 Each point is (milliseconds per sample, test NMSE of S and of L in dB). Quality is computed
 once per point; times are measured with every point run once per round, round after round,
@@ -33,6 +35,7 @@ import torch
 from deepunfold.ops.metrics import nmse_db
 from deepunfold.solvers.accaltproj import accaltproj
 from deepunfold.solvers.pcp import pcp
+from deepunfold.unfolded.lrpca import LRPCA
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_matrix, from_matrix, predict
 
 #: Budget multiples of the reference time at which :func:`budget_table` reads each method.
@@ -53,24 +56,28 @@ def _batched(fn, x: torch.Tensor, batch_size: int):
     return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
-def _ladder(method: str, iterations: Sequence[int], mode: str, batch_size: int, solve,
-            dtype) -> list[Point]:  # fmt: skip
-    """One point per iteration budget ``k`` of a classical solver on the arrangement's
-    matrices: ``solve(matrices, k)`` returns the low-rank and sparse matrices."""
+def _ladder(method: str, iterations: Sequence[int], mode: str | None, batch_size: int, solve,
+            dtype, label: str = "iter") -> list[Point]:  # fmt: skip
+    """One point per iteration budget ``k`` of a solver on the arrangement's matrices
+    (``mode=None``: the samples are matrices already): ``solve(matrices, k)`` returns the
+    low-rank and sparse matrices."""
 
     def make(k):
         def one(xb):
-            low, sparse = solve(as_matrix(xb, mode).to(dtype), k)
+            m = xb if mode is None else as_matrix(xb, mode)
+            low, sparse = solve(m.to(dtype), k)
+            if mode is None:
+                return low.to(xb.dtype), sparse.to(xb.dtype)
             return from_matrix(low, mode, xb.shape), from_matrix(sparse, mode, xb.shape)
 
         return lambda x: _batched(one, x, batch_size)
 
-    return [Point(method, f"iter={k}", make(k)) for k in iterations]
+    return [Point(method, f"{label}={k}", make(k)) for k in iterations]
 
 
 def pcp_points(
     iterations: Sequence[int],
-    mode: str,
+    mode: str | None,
     batch_size: int,
     tol: float = 1e-7,
     svt_method: str = "gram",
@@ -88,7 +95,7 @@ def pcp_points(
 def accaltproj_points(
     iterations: Sequence[int],
     rank: int,
-    mode: str,
+    mode: str | None,
     batch_size: int,
     tol: float = 1e-7,
     dtype=torch.float64,
@@ -112,20 +119,50 @@ def model_points(models: dict[int, UnfoldedRPCA], method: str, batch_size: int) 
     return [Point(method, f"K={k}", make(models[k])) for k in sorted(models)]
 
 
+def lrpca_points(model: LRPCA, depths: Sequence[int], rank: int, mode: str | None,
+                 batch_size: int, dtype=torch.float32) -> list[Point]:  # fmt: skip
+    """The learned RPCA (LRPCA, given ``rank``) after each of ``depths`` layers: one trained
+    model runs at every depth (past its trained layers with extrapolated thresholds)."""
+    model.eval()
+
+    def solve(m, k):
+        return model(m, rank, k)
+
+    return _ladder(LRPCA_NAME, depths, mode, batch_size, solve, dtype, label="K")
+
+
 LEARNED, UNTRAINED = "learned unfolded RPCA", "untrained ISTA-RPCA"
+LRPCA_NAME = "LRPCA (learned, true rank)"
 
 
 def study_points(learned: dict[int, UnfoldedRPCA], untrained: dict[int, UnfoldedRPCA],
                  mode: str, batch_size: int, *, pcp_iterations: Sequence[int],
                  accaltproj_iterations: Sequence[int], rank: int, pcp_tol: float = 1e-7,
-                 svt_method: str = "gram") -> list[Point]:  # fmt: skip
+                 svt_method: str = "gram", lrpca: LRPCA | None = None,
+                 lrpca_depths: Sequence[int] = ()) -> list[Point]:  # fmt: skip
     """Every point of the frontier study: the learned and untrained models per depth
-    ({K: model}), PCP's and AccAltProj's (given ``rank``) iteration ladders."""
+    ({K: model}), PCP's and AccAltProj's (given ``rank``) iteration ladders, and, if given,
+    the learned RPCA ``lrpca`` (given ``rank``) at each of ``lrpca_depths`` layers."""
     return (
         model_points(learned, LEARNED, batch_size)
         + model_points(untrained, UNTRAINED, batch_size)
         + pcp_points(pcp_iterations, mode, batch_size, tol=pcp_tol, svt_method=svt_method)
         + accaltproj_points(accaltproj_iterations, rank, mode, batch_size)
+        + (lrpca_points(lrpca, lrpca_depths, rank, mode, batch_size) if lrpca else [])
+    )
+
+
+def synthetic_points(lrpca: LRPCA, *, lrpca_depths: Sequence[int], rank: int,
+                     pcp_iterations: Sequence[int], accaltproj_iterations: Sequence[int],
+                     batch_size: int, pcp_tol: float = 1e-7,
+                     svt_method: str = "gram") -> list[Point]:  # fmt: skip
+    """The frontier of the synthetic low-rank-plus-sparse matrices (float64, given
+    ``rank``): LRPCA per depth, PCP's and AccAltProj's ladders. The convolutional networks
+    are for image sequences and are not part of it."""
+    return (
+        lrpca_points(lrpca, lrpca_depths, rank, None, batch_size, dtype=torch.float64)
+        + pcp_points(pcp_iterations, None, batch_size, tol=pcp_tol, svt_method=svt_method)
+        + accaltproj_points(accaltproj_iterations, rank, None, batch_size)
     )
 
 
