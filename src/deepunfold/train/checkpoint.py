@@ -155,6 +155,8 @@ def _resolve(name: str, path: Path) -> type:
         module = sys.modules.get(".".join(parts[:cut]))
         if module is None:
             continue
+        if hasattr(module, "__path__") and not hasattr(module, parts[cut]):
+            break  # a package whose submodule is not imported
         obj = module
         for attr in parts[cut:]:
             obj = getattr(obj, attr, None)
