@@ -1,14 +1,16 @@
 """Tasks 4/5: the RPCA quality-vs-time frontier, measured in one run on this CPU.
 
 Reads the test split and the trained checkpoints of a finished pipeline run (the
-``rpca_train`` / ``rpca_train_depth`` jobs), then times, on one thread and alternately in
-this one process, PCP (inexact ALM) and AccAltProj (given the true rank) at their ladders of
-iteration counts, the untrained ISTA-RPCA and the learned unfolded RPCA at every depth K of
-``rpca.frontier.depths``. It prints each point, the budget table (each method's best NMSE of S
-within 1x, 2x and 5x the learned reference model's time; each method's time to reach the
-reference's quality, or never) and plain sentences saying where the learned model is and is
-not on the frontier. The pipeline's ``rpca_frontier`` rule writes the same under
-``results/benchmarks/rpca/frontier/``; this script repeats it with more timing rounds.
+``rpca_train`` / ``rpca_train_depth`` / ``rpca_lrpca_train`` jobs), then times, on one thread
+and alternately in this one process, PCP (inexact ALM) and AccAltProj (given the true rank)
+at their ladders of iteration counts, the untrained ISTA-RPCA and the learned unfolded RPCA
+at every depth K of ``rpca.frontier.depths``, and LRPCA (given the true rank; the model of
+the arrangement) at every depth of ``rpca.lrpca.depths``. It prints each point, the budget
+table (each method's best NMSE of S within 1x, 2x and 5x the learned reference model's time;
+each method's time to reach the reference's quality, or never) and plain sentences saying
+where the learned model is and is not on the frontier. The pipeline's ``rpca_frontier`` rule
+writes the same under ``results/benchmarks/rpca/frontier/``; this script repeats it with
+more timing rounds.
 
     snakemake --workflow-profile workflow/profiles/demo \
         results/benchmarks/rpca/frontier/frame_l1.tsv
@@ -32,6 +34,7 @@ from deepunfold.studies.rpca_frontier import (
     study_points,
 )
 from deepunfold.train.checkpoint import load_model
+from deepunfold.unfolded.lrpca import LRPCA
 from deepunfold.unfolded.rpca import UnfoldedRPCA, as_samples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +66,12 @@ def main():
     for mode in args.modes or c["modes"]:
         batch = frames if mode == "frame" else max(1, frames // c["data"]["n_frames"])
         x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
+        lrpca = None
+        if c["lrpca"]["enabled"]:
+            path = args.run_dir / "results/rpca/lrpca" / mode / "model.pt"
+            if not path.is_file():
+                raise SystemExit(f"{path} is missing: run the pipeline's rpca_frontier targets")
+            lrpca = load_model(path, LRPCA)
         for prox in args.proxes or c["variants"]:
             models = {
                 kind: {k: checkpoint(args.run_dir, mode, prox, k, main_depth, kind)
@@ -73,7 +82,8 @@ def main():
                 models["model"], models["untrained"], mode, batch,
                 pcp_iterations=f["pcp_iterations"],
                 accaltproj_iterations=f["accaltproj_iterations"], rank=c["data"]["rank"],
-                pcp_tol=c["pcp"]["tol"], svt_method=c["pcp"]["svt"],
+                pcp_tol=c["pcp"]["tol"], svt_method=c["pcp"]["svt"], lrpca=lrpca,
+                lrpca_depths=c["lrpca"]["depths"],
             )  # fmt: skip
             table = measure(points, x, low, sparse, repeats=args.repeats)
             reference = (LEARNED, f"K={main_depth}")

@@ -92,3 +92,26 @@ def test_lrpca_in_the_frontiers(one_thread):
     (point,) = lrpca_points(model, [3], 2, "video", 1)
     lh, sh = point.run(x)
     assert lh.shape == sh.shape == x.shape and point.budget == "K=3"
+
+
+def test_learned_margins_say_by_how_much():
+    from deepunfold.studies.rpca_frontier import LEARNED, LRPCA_NAME, learned_margins
+
+    t = table([
+        (LEARNED, "K=4", 1.0, -12.0),
+        (LRPCA_NAME, "K=2", 0.5, -10.0),
+        ("pcp", "iter=5", 0.9, -3.0),
+        ("pcp", "iter=50", 4.0, -13.0),
+        (LRPCA_NAME, "K=1", 2.0, -5.0),
+    ])  # fmt: skip
+    t["on_frontier"] = on_frontier(t)
+    lines = learned_margins(t)
+    assert lines[0].startswith(f"{LEARNED} K=4 on the frontier")
+    assert "9.00 dB better in S" in lines[0] and "4.00x faster" in lines[0]
+    assert lines[1].startswith(f"{LRPCA_NAME} K=2 on the frontier")
+    assert "faster than every other point" in lines[1] and len(lines) == 2
+    t = t[t["method"] != LEARNED].copy()
+    t.loc[t["budget"] == "K=2", "ms_per_sample"] = 5.0
+    t.loc[t["budget"] == "K=1", ["ms_per_sample", "nmse_s_db"]] = [3.0, -2.0]
+    t["on_frontier"] = on_frontier(t)
+    assert "no point on the frontier" in learned_margins(t)[0]

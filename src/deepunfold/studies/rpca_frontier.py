@@ -278,4 +278,42 @@ def describe(table: pd.DataFrame, budgets: pd.DataFrame, reference: tuple[str, s
             )
             + f"; best S {row['best_nmse_s_db']:.2f} dB"
         )
+    return lines + learned_margins(table)
+
+
+def learned_margins(
+    table: pd.DataFrame, learned: Sequence[str] = (LEARNED, LRPCA_NAME)
+) -> list[str]:
+    """Plain sentences: per learned family present in ``table``, its points on the frontier
+    and by how much (dB of S better than the best other-family point at most as slow; times
+    faster than the fastest other-family point at least as good), or that none is."""
+    others = table[~table["method"].isin(learned)]
+    lines = []
+    for method in learned:
+        pts = table[table["method"] == method]
+        if not len(pts):
+            continue
+        front = pts[pts["on_frontier"]]
+        if not len(front):
+            best = pts.loc[pts["nmse_s_db"].idxmin()]
+            lines.append(f"{method}: no point on the frontier (best S {best['nmse_s_db']:.2f} dB "
+                         f"at {best['ms_per_sample']:.3g} ms/sample)")  # fmt: skip
+            continue
+        for _, p in front.iterrows():
+            faster = others[others["ms_per_sample"] <= p["ms_per_sample"]]
+            better = others[others["nmse_s_db"] <= p["nmse_s_db"]]
+            dq = (
+                f"{float(faster['nmse_s_db'].min()) - p['nmse_s_db']:.2f} dB better in S than "
+                "any other method as fast"
+                if len(faster)
+                else "faster than every other point"
+            )
+            dt = (
+                f"{float(better['ms_per_sample'].min()) / p['ms_per_sample']:.2f}x faster than "
+                "any other method as good"
+                if len(better)
+                else "better than every other point"
+            )
+            lines.append(f"{method} {p['budget']} on the frontier (S {p['nmse_s_db']:.2f} dB, "
+                         f"{p['ms_per_sample']:.3g} ms/sample): {dq}; {dt}")  # fmt: skip
     return lines
