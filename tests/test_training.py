@@ -484,15 +484,15 @@ def test_every_model_round_trips_through_save_model_and_load_model(tmp_path):
 
 def test_tinyclip_round_trips_and_open_clip_reads_the_same_file(tmp_path):
     from deepunfold.clip.embed import load_model as open_clip_model
-    from deepunfold.clip.tinyclip import TINYCLIP_NAME, build_tinyclip, tinyclip_config
+    from deepunfold.clip.tinyclip import TINYCLIP_NAME, TinyCLIP, tinyclip_config
 
     kw = {"embed_dim": 8, "vision_width": 8, "text_width": 32, "text_layers": 1}
     torch.manual_seed(0)
-    model, _, tok = build_tinyclip(**kw)
+    model = TinyCLIP(**kw)
     model.eval()
     save_model(model, tmp_path / "tiny.pt")
     back = load_model(tmp_path / "tiny.pt")
-    theirs, _, _ = open_clip_model(TINYCLIP_NAME, tmp_path / "tiny.pt",
+    theirs, _, tok = open_clip_model(TINYCLIP_NAME, tmp_path / "tiny.pt",
                                    model_config=tinyclip_config(**kw))  # fmt: skip
     x, text = torch.randn(2, 3, 32, 32), tok(["a photo of a three"])
     with torch.no_grad():

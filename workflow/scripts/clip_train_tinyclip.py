@@ -5,10 +5,11 @@ import json
 import pandas as pd
 import torch
 
+from deepunfold.clip.embed import load_model
 from deepunfold.clip.tinyclip import (
     TINYCLIP_NAME,
     DigitImages,
-    build_tinyclip,
+    TinyCLIP,
     tinyclip_config,
     train_tinyclip,
 )
@@ -24,12 +25,9 @@ p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, p.seed)
 t = p.tinyclip
 device = resolve_device(t["device"], key="clip.tinyclip.device", log=log)
-model, preprocess, tokenizer = build_tinyclip(
-    embed_dim=t["embed_dim"],
-    vision_width=t["vision_width"],
-    text_width=t["text_width"],
-    text_layers=t["text_layers"],
-)
+arch = {k: t[k] for k in ("embed_dim", "vision_width", "text_width", "text_layers")}
+model = TinyCLIP(**arch)  # open_clip's CLIP, initialised from the global generator
+_, preprocess, tokenizer = load_model(TINYCLIP_NAME, None, model_config=tinyclip_config(**arch))
 images, labels, train_idx, _ = digit_images_split(p.test_fraction, p.seed)
 data = DigitImages(images[train_idx], labels[train_idx], preprocess)
 x = torch.stack([data[i][0] for i in range(len(data))])

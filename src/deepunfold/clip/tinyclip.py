@@ -34,7 +34,6 @@ __all__ = [
     "DIGIT_NAMES",
     "DEMO_CONCEPTS",
     "tinyclip_config",
-    "build_tinyclip",
     "DigitImages",
     "digit_captions",
     "train_tinyclip",
@@ -191,19 +190,6 @@ def __getattr__(name: str):
         globals()["TinyCLIP"] = cls = _tinyclip_class()
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def build_tinyclip(**kwargs):
-    """A fresh :class:`TinyCLIP` (weights drawn from the global generator, as open_clip's
-    ``create_model`` draws them) with open_clip's preprocessing and tokenizer for it;
-    ``kwargs`` are :func:`tinyclip_config`'s. Returns ``(model, preprocess, tokenizer)``."""
-    from deepunfold.clip.embed import load_model
-
-    model = __getattr__("TinyCLIP")(**kwargs)
-    _, preprocess, tokenizer = load_model(
-        TINYCLIP_NAME, None, model_config=tinyclip_config(**kwargs)
-    )
-    return model, preprocess, tokenizer
 
 
 def train_tinyclip(
