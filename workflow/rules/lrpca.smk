@@ -29,7 +29,7 @@ rule rpca_lrpca_train:
         mem_mb=8000,
         runtime=600,
     params:
-        lrpca=RPCA_LRPCA,
+        lrpca=lrpca_train_params,
         rank=config["rpca"]["data"]["rank"],
         device=config["rpca"]["device"],
     script:

@@ -16,6 +16,15 @@ def lrpca_train_inputs(wildcards):
     return {"train": "results/rpca/data/train.npz", "val": "results/rpca/data/val.npz"}
 
 
+def lrpca_train_params(wildcards):
+    """The keys a training job reads: the frontier's depths retrain nothing, and the
+    synthetic problems' keys only the synthetic model."""
+    skip = {"depths", "enabled"} | (
+        {"synthetic"} if wildcards.setting != "synthetic" else set()
+    )
+    return {k: v for k, v in RPCA_LRPCA.items() if k not in skip}
+
+
 def lrpca_frontier_model(wildcards):
     """The arrangement's LRPCA model in its frontier (none when LRPCA is off)."""
     if not lrpca_enabled():
