@@ -7,6 +7,7 @@ out here (what the trainers did before they were ports of fit): same weights, sa
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -422,6 +423,54 @@ def test_mlista_training_is_the_straightforward_loop():
     res = train_classifier(a, data, epochs=2, batch_size=11, lr=1e-2, weight_decay=1e-4, seed=5)
     assert res.history == reference(b) and _same(a.state_dict(), b.state_dict())
     assert res.metrics["train_accuracy"] == accuracy(b, data.x_train, data.y_train)[0]
+
+
+def test_tinyclip_training_is_the_straightforward_loop():
+    from deepunfold.clip.embed import load_model as open_clip_model
+    from deepunfold.clip.tinyclip import (
+        TINYCLIP_NAME,
+        TinyCLIP,
+        _contrastive_loss,
+        digit_captions,
+        tinyclip_config,
+        train_tinyclip,
+    )
+
+    kw = {"embed_dim": 8, "vision_width": 8, "text_width": 32, "text_layers": 1}
+    _, _, tok = open_clip_model(TINYCLIP_NAME, None, model_config=tinyclip_config(**kw))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 3, 32, 32, generator=g)
+    raw = torch.randint(0, 16, (20, 8, 8), generator=g).numpy().astype(np.uint8)
+    labels = (np.arange(20) % 10).astype(np.int64)
+
+    def reference(model):
+        gen, rng = torch.Generator().manual_seed(4), np.random.default_rng(4)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=3,
+                                                    pct_start=0.1)  # fmt: skip
+        model.train()
+        losses = []
+        for _ in range(3):
+            b = torch.randperm(20, generator=gen)[:8]
+            caps = digit_captions(raw[b.numpy()], labels[b.numpy()], rng)
+            dx, dy = torch.randint(-4, 5, (2,), generator=gen).tolist()
+            xb = torch.roll(x[b], shifts=(dy, dx), dims=(-2, -1))
+            img = model.encode_image(xb, normalize=True)
+            txt = model.encode_text(tok(caps), normalize=True)
+            loss = _contrastive_loss(img, txt, model.logit_scale.exp().clamp(max=100), caps)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        return losses
+
+    torch.manual_seed(0)
+    a = TinyCLIP(**kw)
+    torch.manual_seed(0)
+    b = TinyCLIP(**kw)
+    res = train_tinyclip(a, tok, x, raw, labels, steps=3, batch_size=8, seed=4)
+    assert res.step_losses == reference(b) and _same(a.state_dict(), b.state_dict())
 
 
 # ----------------------------------------------------------------------------- checkpoints
