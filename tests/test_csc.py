@@ -149,3 +149,30 @@ def test_cifar10_training_batches_are_a_download_of_their_own(tmp_path):
     # present: returned without a download (and without the test files)
     got = download_torchvision("CIFAR10", tmp_path, part="train_files")
     assert got == [tmp_path / f for f in info["train_files"]]
+
+
+def test_robustness_study_picks_the_best_validation_lambda_per_noise_level():
+    from deepunfold.data.images import ImageData
+    from deepunfold.studies.csc import robustness_study, trained_lambda
+    from deepunfold.train.loop import accuracy
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    x = torch.randn(60, 1, 8, 8, generator=g) + y[:, None, None, None].float()
+    data = ImageData(x[:20], y[:20], x[20:40], y[20:40], x[40:], y[40:], "toy")
+    torch.manual_seed(0)
+    cnn = resnet("cnn", 1, 3, (4,), (1,)).eval()
+    sdnet = resnet("sdnet", 1, 3, (4,), (1,), csc={"lam": 0.1}).eval()
+    table, sweep = robustness_study(cnn, sdnet, data, [0.0, 0.5], [2.0, 4.0], seed=3)
+    lam0 = trained_lambda(sdnet)
+    assert lam0 == pytest.approx(0.1)
+    assert list(table.model) == ["cnn", "sdnet", "sdnet_tuned"] * 2
+    assert len(sweep) == 2 * 3 and table["lambda"].isna().sum() == 2
+    for s, rows in sweep.groupby("noise_std"):
+        best = rows.sort_values(["val_accuracy", "lambda"], ascending=[False, True]).iloc[0]
+        tuned = table[(table.noise_std == s) & (table.model == "sdnet_tuned")].iloc[0]
+        assert tuned["lambda"] == best["lambda"] and tuned.val_accuracy == best.val_accuracy
+    # the test noise is the seed + 2 draw, the same for every model
+    cnn_row = table[(table.noise_std == 0.5) & (table.model == "cnn")].iloc[0]
+    acc, _ = accuracy(cnn, data.x_test, data.y_test, noise_std=0.5, seed=5)
+    assert cnn_row.test_accuracy == acc

@@ -391,6 +391,19 @@ def test_training_is_deterministic_and_early_stops(threshold_param):
     assert h1[-1]["val_loss"] < h1[0]["val_loss"]
 
 
+def test_history_table_flattens_the_thresholds_per_layer():
+    from deepunfold.unfolded.rpca import history_table
+
+    train, val = _small_data("frame", 4, seed=0), _small_data("frame", 2, seed=1)
+    model = UnfoldedRPCA(3, "l1", "frame", 3, 0.5, 1.0, 0.2)
+    res = train_unfolded(model, train, val, epochs=2, batch_size=5, lr=1e-2, patience=2, seed=0)
+    table = history_table(res.history)
+    assert list(table.columns) == ["epoch", "train_loss", "val_loss", "best", "mu1_1", "mu2_1",
+                                   "mu1_2", "mu2_2", "mu1_3", "mu2_3"]  # fmt: skip
+    assert list(table.epoch) == [0, 1, 2] and bool(table.best.iloc[0])
+    assert table.mu2_3.iloc[-1] == pytest.approx(float(res.history[-1]["thresholds"][2, 1]))
+
+
 def test_initial_thresholds():
     # tuned: the untrained ISTA-RPCA's t * lambda; a number: both thresholds
     assert initial_thresholds("tuned", 0.5, 3.0, 0.2) == (1.5, 0.1)
