@@ -194,9 +194,12 @@ def sweep(args) -> bool:
             if n_sk:
                 t0 = time.perf_counter()
                 sparse_encode(
-                    z[:n_sk].numpy(), A.T.numpy(), algorithm="lasso_lars", alpha=lam / 2,
+                    z[:n_sk].numpy(),
+                    A.T.numpy(),
+                    algorithm="lasso_lars",
+                    alpha=lam / 2,
                     positive=nonneg,
-                )  # fmt: skip
+                )
                 t_sk = (time.perf_counter() - t0) / n_sk
             rows.append(
                 f"| {lam:g} | {'non-negative' if nonneg else 'plain'} | "
@@ -306,9 +309,11 @@ def main() -> None:
     p.add_argument("--sweep-lams", type=float, nargs="*", default=SWEEP)
     p.add_argument("--sweep-signals", type=int, default=10_000)
     p.add_argument(
-        "--sweep-repeats", type=int, default=3,
+        "--sweep-repeats",
+        type=int,
+        default=3,
         help="best of up to this many runs per solver and row, for rows under 2 s a run",
-    )  # fmt: skip
+    )
     p.add_argument("--sweep-sklearn-signals", type=int, default=20)
     p.add_argument("--thread-lams", type=float, nargs="*", default=[0.05, 0.01])
     p.add_argument("--thread-signals", type=int, default=1000)

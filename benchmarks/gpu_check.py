@@ -101,8 +101,9 @@ def kernels():
         name, cfg, label = resolve_config({})["clip"]["model"], None, weights[0]
     else:
         name, cfg, label = TINYCLIP_NAME, tinyclip_config(), "tiny CLIP, random weights"
-    clip, preprocess, tokenizer = load_model(name, weights[0] if weights else None,
-                                             model_config=cfg)  # fmt: skip
+    clip, preprocess, tokenizer = load_model(
+        name, weights[0] if weights else None, model_config=cfg
+    )
     size = preprocess.transforms[0].size
     size = size if isinstance(size, int) else size[0]
     images = torch.rand(64, 3, size, size, generator=gen)
@@ -133,35 +134,41 @@ def kernels():
 
     out["tinyclip_step"] = _train_step(lambda: copy.deepcopy(tiny), (x_img, tokens), clip_loss)
 
-    p = make_problem(m=250, n=500, sparsity=0.9, noise_std=0.0, n_train=256, n_val=1, n_test=1,
-                     seed=0)  # fmt: skip
+    p = make_problem(
+        m=250, n=500, sparsity=0.9, noise_std=0.0, n_train=256, n_val=1, n_test=1, seed=0
+    )
     x, z = p.split("train")
     for name_ in ("lista", "lista_cp", "alista"):
         out[f"{name_}_step"] = _train_step(
             lambda n=name_: build_model(n, p.A, 16, support_selection=n == "alista"),
-            (x, z), lambda m, a, b: (m(a) - b).pow(2).sum(-1).mean(),
-        )  # fmt: skip
+            (x, z),
+            lambda m, a, b: (m(a) - b).pow(2).sum(-1).mean(),
+        )
 
     xr = torch.rand(32, 1, 64, 64, generator=gen)  # frame mode: one frame per sample
     out["rpca_step"] = _train_step(
         lambda: UnfoldedRPCA(6, "l1", "frame", 5, 0.5, 1.0, 0.1),
-        (xr, 0.5 * xr, 0.5 * xr), lambda m, a, lo, sp: rpca_loss(*m(a), lo, sp),
-    )  # fmt: skip
+        (xr, 0.5 * xr, 0.5 * xr),
+        lambda m, a, lo, sp: rpca_loss(*m(a), lo, sp),
+    )
 
     xm = torch.rand(64, 1, 28, 28, generator=gen)
     ym = torch.randint(0, 10, (64,), generator=gen)
     ce = torch.nn.functional.cross_entropy
     out["mlista_step"] = _train_step(
-        lambda: MLISTANet((1, 28, 28), (64, 128, 512), (6, 6, 4), (2, 2, 1), (0, 0, 0),
-                          unfoldings=2),  # fmt: skip
-        (xm, ym), lambda m, a, b: ce(m(a), b),
-    )  # fmt: skip
+        lambda: MLISTANet(
+            (1, 28, 28), (64, 128, 512), (6, 6, 4), (2, 2, 1), (0, 0, 0), unfoldings=2
+        ),
+        (xm, ym),
+        lambda m, a, b: ce(m(a), b),
+    )
 
     xs = torch.rand(64, 3, 32, 32, generator=gen)
     out["sdnet_step"] = _train_step(
-        lambda: resnet("sdnet", 3, 10, (16, 32, 64), (1, 1, 1)), (xs, ym),
+        lambda: resnet("sdnet", 3, 10, (16, 32, 64), (1, 1, 1)),
+        (xs, ym),
         lambda m, a, b: ce(m(a), b),
-    )  # fmt: skip
+    )
 
     A = torch.nn.functional.normalize(
         torch.randn(64, 256, generator=gen, dtype=torch.float64), dim=0
@@ -205,8 +212,10 @@ def main(argv=None) -> int:
     has_cuda = torch.cuda.is_available()
     cpu = torch.device("cpu")
     gpu = torch.device("cuda") if has_cuda else None
-    print(f"torch {torch.__version__}, {args.threads} CPU threads"
-          + (f", GPU {torch.cuda.get_device_name(gpu)}" if has_cuda else ""))  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {args.threads} CPU threads"
+        + (f", GPU {torch.cuda.get_device_name(gpu)}" if has_cuda else "")
+    )
     print(f"{'kernel':<44} {'cpu s':>9} {'gpu s':>9} {'speed-up':>9} {'max rel diff':>13}")
     for name, make in kernels().items():
         ref, t_cpu = _timed(make(cpu), cpu, args.repeats if has_cuda else 0)
@@ -216,8 +225,10 @@ def main(argv=None) -> int:
         got, t_gpu = _timed(make(gpu), gpu, args.repeats)
         print(f"{name:<44} {t_cpu:9.4f} {t_gpu:9.4f} {t_cpu / t_gpu:8.1f}x {_rel(got, ref):13.2e}")
     if not has_cuda:
-        print("No CUDA GPU found (torch.cuda.is_available() is False): ran the CPU side of each "
-              "kernel once; no GPU agreement or speed-up measured.")  # fmt: skip
+        print(
+            "No CUDA GPU found (torch.cuda.is_available() is False): ran the CPU side of each "
+            "kernel once; no GPU agreement or speed-up measured."
+        )
     return 0
 
 

@@ -92,8 +92,10 @@ def check_noiseless(results: Path, setting: str, depth: int, lams, fista_iters: 
         k = iterations_to_reach(curve, nmse)
         reach = f"reaches it after {k} iterations" if k else "never reaches it"
         took = time.perf_counter() - t0
-        print(f"      lambda {lam:<7g} {depth} it.: {at_depth[lam]:7.2f} dB; best "
-              f"{curve.nmse_db.min():7.2f} dB; {reach}   [{took:.0f} s]")  # fmt: skip
+        print(
+            f"      lambda {lam:<7g} {depth} it.: {at_depth[lam]:7.2f} dB; best "
+            f"{curve.nmse_db.min():7.2f} dB; {reach}   [{took:.0f} s]"
+        )
         if k:
             found.append(k)
     best_lam = min(at_depth, key=at_depth.get)
@@ -103,8 +105,10 @@ def check_noiseless(results: Path, setting: str, depth: int, lams, fista_iters: 
     print(f"    FISTA at {depth} iterations, best lambda ({best_lam:g}): {f16:.2f} dB")
     print(f"    margin {margin:.2f} dB   target >= {TARGET_MARGIN_DB:.0f} dB   {verdict}")
     if found:
-        print(f"    => FISTA needs {min(found)} iterations to match ({min(found) / depth:.0f}x "
-              "the layers), best over the lambda grid")  # fmt: skip
+        print(
+            f"    => FISTA needs {min(found)} iterations to match ({min(found) / depth:.0f}x "
+            "the layers), best over the lambda grid"
+        )
     else:
         print(f"    => FISTA does not match it within {fista_iters} iterations for any lambda")
 
@@ -116,8 +120,9 @@ def check_determinism_inprocess(results: Path, setting: str) -> None:
         problem = load_problem(path)
         source = str(path)
     else:
-        problem = make_problem(m=250, n=500, sparsity=0.9, snr_db=40, n_train=3000, n_val=300,
-                               n_test=300, seed=0)  # fmt: skip
+        problem = make_problem(
+            m=250, n=500, sparsity=0.9, snr_db=40, n_train=3000, n_val=300, n_test=300, seed=0
+        )
         source = "a generated 250x500 problem"
     cfg = TrainConfig(max_steps=100, val_every=25, patience=2, seed=11)
     states = []
@@ -161,26 +166,39 @@ def check_determinism_rerun(cores: int) -> None:
             wd = copy_workflow(Path(tmp) / run)
             t0 = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "snakemake", "--cores", str(cores),
-                 "--configfile=config/demo.yaml", *targets],
-                cwd=wd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "snakemake",
+                    "--cores",
+                    str(cores),
+                    "--configfile=config/demo.yaml",
+                    *targets,
+                ],
+                cwd=wd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             walls.append(time.perf_counter() - t0)
             if proc.returncode:
                 print(proc.stdout[-3000:])
                 print("    demo run failed")
                 return
             files = sorted(
-                p for d in ("results/lista", "results/figures/lista")
-                for p in (wd / d).rglob("*") if p.is_file() and p.suffix != ".npz"
-            )  # fmt: skip
+                p
+                for d in ("results/lista", "results/figures/lista")
+                for p in (wd / d).rglob("*")
+                if p.is_file() and p.suffix != ".npz"
+            )
             digests.append({str(p.relative_to(wd)): _digest(p) for p in files})
         a, b = digests
         differ = sorted(k for k in a if a.get(k) != b.get(k)) + sorted(set(b) - set(a))
-        print(f"    wall times of the two runs: {walls[0]:.0f} s, {walls[1]:.0f} s "
-              f"({cores} cores)")  # fmt: skip
-        print(f"    {len(a)} outputs compared (weights by tensor, the rest by bytes): "
-              f"{len(a) - len(differ)} identical, {len(differ)} different")  # fmt: skip
+        print(f"    wall times of the two runs: {walls[0]:.0f} s, {walls[1]:.0f} s ({cores} cores)")
+        print(
+            f"    {len(a)} outputs compared (weights by tensor, the rest by bytes): "
+            f"{len(a) - len(differ)} identical, {len(differ)} different"
+        )
         for k in differ:
             print(f"      differs: {k}")
 

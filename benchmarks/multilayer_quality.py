@@ -45,29 +45,42 @@ def first_below(gap: torch.Tensor, level: float):
 def pursuits(cfg, n_signals: int, n_iter: int) -> None:
     m, p = cfg["model"], cfg["pursuits"]
     Ds = make_multilayer_dictionaries(m["dims"], m["atom_nnz"], seed=0)
-    sig = generate_signals(Ds, n_signals, m["sparsity"], noise_std=p["noise_std"],
-                           amplitude=tuple(m["amplitude"]), seed=1)  # fmt: skip
+    sig = generate_signals(
+        Ds,
+        n_signals,
+        m["sparsity"],
+        noise_std=p["noise_std"],
+        amplitude=tuple(m["amplitude"]),
+        seed=1,
+    )
     lams = p["lambdas"]
     steps = default_steps(Ds)  # once, outside the timings
     runs, seconds = {}, {}
-    for name, f in [("ML-ISTA", ml_ista), ("ML-FISTA", ml_fista),
-                    ("layered BP", layered_basis_pursuit)]:  # fmt: skip
+    for name, f in [
+        ("ML-ISTA", ml_ista),
+        ("ML-FISTA", ml_fista),
+        ("layered BP", layered_basis_pursuit),
+    ]:
         t = time.perf_counter()
         runs[name] = f(sig.y, Ds, lams, n_iter, steps=steps, reference=sig.gammas)
         seconds[name] = time.perf_counter() - t
     f_star = (
         ml_fista(sig.y, Ds, lams, 4 * n_iter, steps=steps).history["objective"].min(0).values.mean()
     )
-    print(f"\n1. pursuits: dims {m['dims']}, {n_signals} signals, noise {p['noise_std']}, "
-          f"lambdas {lams}, F* = {float(f_star):.6g}")  # fmt: skip
+    print(
+        f"\n1. pursuits: dims {m['dims']}, {n_signals} signals, noise {p['noise_std']}, "
+        f"lambdas {lams}, F* = {float(f_star):.6g}"
+    )
     its = {}
     for name, r in runs.items():
         gap = (r.history["objective"].mean(1) - f_star) / f_star.abs()
         its[name] = [first_below(gap, lv) for lv in (1e-2, 1e-3)]
         e1, e2 = (float(r.history[f"rel_error_{i}"][-1].mean()) for i in (1, 2))
-        print(f"   {name:11s} iterations to gap 1e-2 / 1e-3: {its[name][0]} / {its[name][1]};"
-              f" final rel. error g1 {e1:.4f}, g2 {e2:.4f}; {1e3 * seconds[name] / n_iter:.2f}"
-              " ms/iteration")  # fmt: skip
+        print(
+            f"   {name:11s} iterations to gap 1e-2 / 1e-3: {its[name][0]} / {its[name][1]};"
+            f" final rel. error g1 {e1:.4f}, g2 {e2:.4f}; {1e3 * seconds[name] / n_iter:.2f}"
+            " ms/iteration"
+        )
     for j, lv in enumerate(("1e-2", "1e-3")):
         a, b = its["ML-ISTA"][j], its["ML-FISTA"][j]
         ratio = f"{a / b:.1f}x" if a and b else f"> {n_iter / b:.1f}x" if b else "n/a"
@@ -84,23 +97,40 @@ def coherence(cfg, n_trials: int) -> None:
         bound = coherence_bound(mu)
         levels = list(range(1, c["max_sparsity"] + 1))
         t = time.perf_counter()
-        table = recovery_experiment(D, levels, n_trials, lam=c["bp_lambda"],
-                                    max_iter=c["bp_max_iter"], tol=c["bp_tol"],
-                                    support_rtol=c["support_rtol"], seed=1)  # fmt: skip
+        table = recovery_experiment(
+            D,
+            levels,
+            n_trials,
+            lam=c["bp_lambda"],
+            max_iter=c["bp_max_iter"],
+            tol=c["bp_tol"],
+            support_rtol=c["support_rtol"],
+            seed=1,
+        )
         total = time.perf_counter() - t
         # time OMP alone on the same problem sizes to split the wall time
         t = time.perf_counter()
-        recovery_experiment(D, levels, n_trials, lam=c["bp_lambda"], max_iter=1, tol=0.0,
-                            support_rtol=c["support_rtol"], seed=1)  # fmt: skip
+        recovery_experiment(
+            D,
+            levels,
+            n_trials,
+            lam=c["bp_lambda"],
+            max_iter=1,
+            tol=0.0,
+            support_rtol=c["support_rtol"],
+            seed=1,
+        )
         omp_time = time.perf_counter() - t
         line = []
         for method in ("BP (FISTA)", "OMP"):
             rows = table[(table.method == method) & (table.recovery_rate >= 0.95)]
             s = int(rows.sparsity.max()) if len(rows) else 0
             line.append(f"{method} {s} ({s / bound:.1f}x bound)")
-        print(f"   {kind:18s} mu {mu:.4f}, bound {bound:.2f}; largest sparsity with >= 95 %: "
-              + ", ".join(line)
-              + f"; time BP (FISTA) / OMP: {(total - omp_time) / omp_time:.2f}")  # fmt: skip
+        print(
+            f"   {kind:18s} mu {mu:.4f}, bound {bound:.2f}; largest sparsity with >= 95 %: "
+            + ", ".join(line)
+            + f"; time BP (FISTA) / OMP: {(total - omp_time) / omp_time:.2f}"
+        )
 
 
 def network_cost(cfg) -> None:
@@ -110,8 +140,14 @@ def network_cost(cfg) -> None:
     print("\n3. ML-ISTA net (full-study architecture, batch 256 of 28x28, one thread):")
     base = None
     for k in net["unfoldings"]:
-        model = MLISTANet((1, 28, 28), net["channels"], net["kernel_sizes"], net["strides"],
-                          net["paddings"], unfoldings=k)  # fmt: skip
+        model = MLISTANet(
+            (1, 28, 28),
+            net["channels"],
+            net["kernel_sizes"],
+            net["strides"],
+            net["paddings"],
+            unfoldings=k,
+        )
         times = []
         with torch.inference_mode():
             for _ in range(6):  # the fastest of six: the machine is shared
@@ -125,16 +161,21 @@ def network_cost(cfg) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--config", action="append", default=[], help="config file(s) merged over "
-                    "config/config.yaml, e.g. config/demo.yaml")  # fmt: skip
+    ap.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        help="config file(s) merged over config/config.yaml, e.g. config/demo.yaml",
+    )
     ap.add_argument("--signals", type=int, default=None, help="signals of the pursuit runs")
     ap.add_argument("--iters", type=int, default=None, help="pursuit iterations")
     ap.add_argument("--trials", type=int, default=100, help="trials per sparsity level")
     args = ap.parse_args()
     cfg = resolve_config(ROOT / "config/config.yaml", *args.config)["multilayer"]
     torch.set_num_threads(1)
-    pursuits(cfg, args.signals or cfg["pursuits"]["n_signals"],
-             args.iters or cfg["pursuits"]["n_iter"])  # fmt: skip
+    pursuits(
+        cfg, args.signals or cfg["pursuits"]["n_signals"], args.iters or cfg["pursuits"]["n_iter"]
+    )
     coherence(cfg, args.trials)
     network_cost(cfg)
 

@@ -66,8 +66,13 @@ def main() -> None:
     rows = []
     for f in sorted((workdir / "results/benchmarks").glob("*.tsv")):
         b = pd.read_csv(f, sep="\t")
-        rows.append({"rule job": f.stem, "wall s": float(b["s"].iloc[0]),
-                     "max RSS MB": float(b["max_rss"].iloc[0])})  # fmt: skip
+        rows.append(
+            {
+                "rule job": f.stem,
+                "wall s": float(b["s"].iloc[0]),
+                "max RSS MB": float(b["max_rss"].iloc[0]),
+            }
+        )
     if rows:
         print(pd.DataFrame(rows).sort_values("wall s", ascending=False).to_string(index=False))
     print(f"\ndemo DAG from a clean tree on {args.cores} cores: {full:.1f} s")

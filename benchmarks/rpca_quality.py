@@ -109,13 +109,26 @@ def run_mode(mode, prox, splits, args):
     train, val, test = (samples(s, mode) for s in splits)
     batch = args.batch_frames if mode == "frame" else max(1, args.batch_frames // 20)
     arch = dict(n_layers=4, prox=prox, mode=mode, kernel_size=5, step=0.5)
-    lam_l, lam_s, _ = tune_untrained(*val, **arch, lowrank_factors=LOWRANK_FACTORS,
-                                     sparse_factors=SPARSE_FACTORS, batch_size=batch)  # fmt: skip
+    lam_l, lam_s, _ = tune_untrained(
+        *val,
+        **arch,
+        lowrank_factors=LOWRANK_FACTORS,
+        sparse_factors=SPARSE_FACTORS,
+        batch_size=batch,
+    )
     mu1, mu2 = initial_thresholds("tuned", arch["step"], lam_l, lam_s)
     model = UnfoldedRPCA(**arch, lowrank_threshold=mu1, sparse_threshold=mu2)
     start = time.perf_counter()
-    hist = train_unfolded(model, train, val, epochs=args.epochs, batch_size=batch, lr=args.lr,
-                          patience=args.patience, seed=0)  # fmt: skip
+    hist = train_unfolded(
+        model,
+        train,
+        val,
+        epochs=args.epochs,
+        batch_size=batch,
+        lr=args.lr,
+        patience=args.patience,
+        seed=0,
+    )
     train_s = time.perf_counter() - start
     x, low, sparse = test
     low_hat, sparse_hat = predict(model, x, batch)
@@ -164,21 +177,34 @@ def threshold_parameterisations(splits, args):
     """Seed (raw, init 1) vs default (log, tuned init): validation loss per epoch, frame/l1."""
     train, val, _ = (samples(s, "frame") for s in splits)
     arch = dict(n_layers=4, prox="l1", mode="frame", kernel_size=5, step=0.5)
-    lam_l, lam_s, _ = tune_untrained(*val, **arch, lowrank_factors=LOWRANK_FACTORS,
-                                     sparse_factors=SPARSE_FACTORS)  # fmt: skip
+    lam_l, lam_s, _ = tune_untrained(
+        *val, **arch, lowrank_factors=LOWRANK_FACTORS, sparse_factors=SPARSE_FACTORS
+    )
     mu1, mu2 = initial_thresholds("tuned", arch["step"], lam_l, lam_s)
     out = {}
     for name, kw in (
-        ("seed: raw, init 1", dict(threshold_param="raw", lowrank_threshold=1.0,
-                                   sparse_threshold=1.0)),
-        ("default: log, tuned init", dict(threshold_param="log", lowrank_threshold=mu1,
-                                          sparse_threshold=mu2)),
-    ):  # fmt: skip
+        (
+            "seed: raw, init 1",
+            dict(threshold_param="raw", lowrank_threshold=1.0, sparse_threshold=1.0),
+        ),
+        (
+            "default: log, tuned init",
+            dict(threshold_param="log", lowrank_threshold=mu1, sparse_threshold=mu2),
+        ),
+    ):
         model = UnfoldedRPCA(**arch, **kw)
         with torch.no_grad():
             zero = float((model(val[0][:16])[1] == 0).double().mean())
-        hist = train_unfolded(model, train, val, epochs=args.param_epochs, seed=0,
-                              batch_size=args.batch_frames, lr=args.lr, patience=10**6)  # fmt: skip
+        hist = train_unfolded(
+            model,
+            train,
+            val,
+            epochs=args.param_epochs,
+            seed=0,
+            batch_size=args.batch_frames,
+            lr=args.lr,
+            patience=10**6,
+        )
         out[name] = (zero, [h["val_loss"] for h in hist.history])
     return out
 
@@ -210,33 +236,39 @@ def main():
         for i, (p, n) in enumerate(zip(pools, counts, strict=True))
     ]
 
-    print(f"digits: {args.digits}; sequences train/val/test = {counts}; 64x64 frames, 20 "
-          f"per sequence; {args.epochs} epochs max; one thread; load average "
-          f"{os.getloadavg()[0]:.2f}")  # fmt: skip
-    header = (f"{'mode':6} {'prox':4} {'ep':>3} {'S learned':>9} {'S PCP':>7} {'dS':>6} "
-              f"{'L learned':>9} {'L PCP':>7} {'PCP it':>6} {'ms learned':>10} {'ms PCP':>8} "
-              f"{'speed-up':>8} {'CPU':>6} {'vs svd':>7} {'bound':>6} {'dev':>7} {'train s':>7}  "
-              f"targets (dS <= 3 dB, speed-up >= 20x)")  # fmt: skip
+    print(
+        f"digits: {args.digits}; sequences train/val/test = {counts}; 64x64 frames, 20 "
+        f"per sequence; {args.epochs} epochs max; one thread; load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    header = (
+        f"{'mode':6} {'prox':4} {'ep':>3} {'S learned':>9} {'S PCP':>7} {'dS':>6} "
+        f"{'L learned':>9} {'L PCP':>7} {'PCP it':>6} {'ms learned':>10} {'ms PCP':>8} "
+        f"{'speed-up':>8} {'CPU':>6} {'vs svd':>7} {'bound':>6} {'dev':>7} {'train s':>7}  "
+        f"targets (dS <= 3 dB, speed-up >= 20x)"
+    )
     print(header)
     for mode in args.modes:
         for prox in args.proxes:
             r = run_mode(mode, prox, splits, args)
             ds = r["nmse_s_learned"] - r["nmse_s_pcp"]
             ratio = r["ms_pcp"] / r["ms_learned"]
-            verdict = (f"{'MET' if ds <= 3 else 'MISSED'} / "
-                       f"{'MET' if ratio >= 20 else 'MISSED'}")  # fmt: skip
-            print(f"{mode:6} {prox:4} {r['epochs']:3d} {r['nmse_s_learned']:9.2f} "
-                  f"{r['nmse_s_pcp']:7.2f} {ds:6.2f} {r['nmse_l_learned']:9.2f} "
-                  f"{r['nmse_l_pcp']:7.2f} {r['pcp_iterations']:6.1f} {r['ms_learned']:10.2f} "
-                  f"{r['ms_pcp']:8.2f} {ratio:7.1f}x {r['cpu_ratio']:5.1f}x "
-                  f"{r['ms_pcp_svd'] / r['ms_learned']:6.1f}x {r['ms_pcp'] / r['ms_floor']:5.1f}x "
-                  f"{r['dev']:7.1e} "
-                  f"{r['train_s']:7.0f}  {verdict}  (load {os.getloadavg()[0]:.2f})",
-                  flush=True)  # fmt: skip
+            verdict = f"{'MET' if ds <= 3 else 'MISSED'} / {'MET' if ratio >= 20 else 'MISSED'}"
+            print(
+                f"{mode:6} {prox:4} {r['epochs']:3d} {r['nmse_s_learned']:9.2f} "
+                f"{r['nmse_s_pcp']:7.2f} {ds:6.2f} {r['nmse_l_learned']:9.2f} "
+                f"{r['nmse_l_pcp']:7.2f} {r['pcp_iterations']:6.1f} {r['ms_learned']:10.2f} "
+                f"{r['ms_pcp']:8.2f} {ratio:7.1f}x {r['cpu_ratio']:5.1f}x "
+                f"{r['ms_pcp_svd'] / r['ms_learned']:6.1f}x {r['ms_pcp'] / r['ms_floor']:5.1f}x "
+                f"{r['dev']:7.1e} "
+                f"{r['train_s']:7.0f}  {verdict}  (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
     print("\nThreshold parameterisation (frame, l1): zero fraction of S at init, val loss/epoch")
     for name, (zero, losses) in threshold_parameterisations(splits, args).items():
-        print(f"  {name:26} S zero at init {zero:5.3f}; val " +
-              " ".join(f"{v:.4f}" for v in losses))  # fmt: skip
+        print(
+            f"  {name:26} S zero at init {zero:5.3f}; val " + " ".join(f"{v:.4f}" for v in losses)
+        )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,12 @@ def test_concept_counts_most_active_first_ties_by_name():
 def test_top_concepts_table():
     table = top_concepts(CODES, NAMES, top=2, lam=0.05)
     assert table.columns.tolist() == [
-        "rank", "concept", "nonzero_count", "fraction_of_images", "lambda"
-    ]  # fmt: skip
+        "rank",
+        "concept",
+        "nonzero_count",
+        "fraction_of_images",
+        "lambda",
+    ]
     assert table["rank"].tolist() == [1, 2] and table["concept"].tolist() == ["ant", "bird"]
     np.testing.assert_allclose(table["fraction_of_images"], [2 / 3, 2 / 3])
     assert (table["lambda"] == 0.05).all()

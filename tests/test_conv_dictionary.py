@@ -113,15 +113,17 @@ def old_synthesis(g, W, stride, padding, out_hw):
     ("stride", "padding", "shape"), [(1, 1, (3, 8, 8)), (2, 1, (2, 9, 8)), (2, 0, (1, 11, 10))]
 )
 def test_csc_layer_is_unchanged(stride, padding, shape):
-    layer = CSCLayer(shape[0], 5, kernel_size=3, stride=stride, padding=padding, lam=0.05,
-                     n_iter=3, seed=stride)  # fmt: skip
+    layer = CSCLayer(
+        shape[0], 5, kernel_size=3, stride=stride, padding=padding, lam=0.05, n_iter=3, seed=stride
+    )
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     w = layer.weight
     with torch.no_grad():
         dtx = F.conv2d(x, w, stride=stride, padding=padding)
         assert torch.equal(layer.analysis(x), dtx)
-        assert torch.equal(layer.synthesis(dtx, shape[1:]),
-                           old_synthesis(dtx, w, stride, padding, shape[1:]))  # fmt: skip
+        assert torch.equal(
+            layer.synthesis(dtx, shape[1:]), old_synthesis(dtx, w, stride, padding, shape[1:])
+        )
         # conv_matrix: the synthesis of the code basis, as it was computed before
         n = dtx[0].numel()
         eye = torch.eye(n).reshape(n, *dtx.shape[1:])
@@ -129,12 +131,18 @@ def test_csc_layer_is_unchanged(stride, padding, shape):
         assert torch.equal(conv_matrix(layer, shape), old)
     # the forward pass: FISTA with L from the operator's power iteration, as before
     out = layer(x)
-    L = power_iteration(
-        lambda g: old_synthesis(g, w.detach(), stride, padding, shape[1:]), n_iter=1000,
-        tol=1e-6, adjoint=lambda v: F.conv2d(v, w.detach(), stride=stride, padding=padding),
-        v0=torch.randn((1, *dtx.shape[1:]), generator=torch.Generator().manual_seed(0),
-                       dtype=torch.float64).float(),
-    ) ** 2  # fmt: skip
+    L = (
+        power_iteration(
+            lambda g: old_synthesis(g, w.detach(), stride, padding, shape[1:]),
+            n_iter=1000,
+            tol=1e-6,
+            adjoint=lambda v: F.conv2d(v, w.detach(), stride=stride, padding=padding),
+            v0=torch.randn(
+                (1, *dtx.shape[1:]), generator=torch.Generator().manual_seed(0), dtype=torch.float64
+            ).float(),
+        )
+        ** 2
+    )
     assert float(layer.lipschitz) == pytest.approx(L, rel=1e-6)
     assert out.shape == dtx.shape
 
@@ -200,7 +208,8 @@ def test_ml_ista_on_conv_layers_is_ml_ista_on_their_matrices(accelerated):
     assert (g != 0).any()
     # layered thresholding: conv layers against matrix layers
     conv = layered_thresholding(y, layers, [0.3, 0.1], nonneg=True)
-    dense = layered_thresholding(y.flatten(1), [matrix_layer(D) for D in mats], [0.3, 0.1],
-                                 nonneg=True)  # fmt: skip
+    dense = layered_thresholding(
+        y.flatten(1), [matrix_layer(D) for D in mats], [0.3, 0.1], nonneg=True
+    )
     for a, b in zip(conv, dense, strict=True):
         torch.testing.assert_close(a.flatten(1), b)

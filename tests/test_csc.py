@@ -53,8 +53,17 @@ def test_operator_power_iteration_matches_the_explicit_matrix():
 def test_long_run_reaches_the_convolutional_lasso_minimiser(nonneg, stride):
     torch.manual_seed(0)
     shape = (2, 8, 8)
-    layer = CSCLayer(2, 4, kernel_size=3, stride=stride, lam=0.05, n_iter=2,
-                     n_iter_eval=3000, nonneg=nonneg, seed=3).double()  # fmt: skip
+    layer = CSCLayer(
+        2,
+        4,
+        kernel_size=3,
+        stride=stride,
+        lam=0.05,
+        n_iter=2,
+        n_iter_eval=3000,
+        nonneg=nonneg,
+        seed=3,
+    ).double()
     x = torch.randn(3, *shape, dtype=torch.float64)
     layer.eval()
     g = layer(x)

@@ -67,9 +67,13 @@ def test_robustness_table(demo):
 def test_res_csc_table(demo):
     table = read_table(demo / "results/csc/res_csc/accuracy.tsv")
     assert list(zip(table["variant"], table["unfoldings"], strict=True)) == [
-        ("mlista", 0), ("mlista", 1), ("mlista", 2), ("rescsc", 0), ("rescsc", 1),
+        ("mlista", 0),
+        ("mlista", 1),
+        ("mlista", 2),
+        ("rescsc", 0),
+        ("rescsc", 1),
         ("rescsc", 2),
-    ]  # fmt: skip
+    ]
     assert table["n_parameters"].nunique() == 1 and (table["repeats"] == 2).all()
     assert (table["test_accuracy_mean"] > 0.8).all(), table
     assert (

@@ -53,8 +53,9 @@ EXTRAS = {extra: _specs(PYPROJECT["optional-dependencies"][extra]) for extra in 
 
 def _diff(expected: dict, actual: dict) -> list[str]:
     problems = [f"missing {n}{s}" for n, s in sorted(expected.items()) if n not in actual]
-    problems += [f"not in pyproject.toml: {n}{s}" for n, s in sorted(actual.items())
-                 if n not in expected]  # fmt: skip
+    problems += [
+        f"not in pyproject.toml: {n}{s}" for n, s in sorted(actual.items()) if n not in expected
+    ]
     problems += [
         f"{n}: {actual[n]!r} but pyproject.toml says {s!r}"
         for n, s in sorted(expected.items())

@@ -48,8 +48,11 @@ def test_read_mnist_names_missing_and_corrupt_files(tmp_path):
         read_mnist(tmp_path, train=True)
     rng = np.random.default_rng(0)
     for train, n in ((True, 6), (False, 4)):
-        write_raw(Digits(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-                         rng.integers(0, 10, n)), tmp_path, train)  # fmt: skip
+        write_raw(
+            Digits(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n)),
+            tmp_path,
+            train,
+        )
     images, labels = read_mnist(tmp_path, train=False)
     assert images.shape == (4, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.int64
     digits = load_mnist_digits(tmp_path, train=False)

@@ -43,8 +43,9 @@ def tied():
 
 @pytest.fixture(scope="module")
 def problem():
-    return make_problem(m=20, n=40, sparsity=0.9, noise_std=0.01, n_train=400, n_val=100,
-                        n_test=100, seed=2)  # fmt: skip
+    return make_problem(
+        m=20, n=40, sparsity=0.9, noise_std=0.01, n_train=400, n_val=100, n_test=100, seed=2
+    )
 
 
 def test_untrained_model_is_ista(tied, problem):
@@ -61,9 +62,17 @@ def test_guide_model_trains_with_fit_and_reloads_identically(tied, problem, tmp_
 
     def train(seed):
         model = tied.TiedISTA(problem.A, 5, lam=0.1)
-        res = tied.train_tied_ista(model, problem.split("train"), problem.split("val"),
-                                   max_steps=120, batch_size=32, lr=5e-3, patience=3,
-                                   seed=seed, eval_every=20)  # fmt: skip
+        res = tied.train_tied_ista(
+            model,
+            problem.split("train"),
+            problem.split("val"),
+            max_steps=120,
+            batch_size=32,
+            lr=5e-3,
+            patience=3,
+            seed=seed,
+            eval_every=20,
+        )
         return model, res
 
     untrained = tied.TiedISTA(problem.A, 5, lam=0.1)

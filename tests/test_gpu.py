@@ -49,8 +49,9 @@ def _bytes(state):
 def _lista(problem, name, **kw):
     torch.manual_seed(0)
     model = build_model(name, problem.A, 2, support_selection=name == "alista")
-    res = train_layerwise(model, problem.split("train"), problem.split("val"), CFG,
-                          test=problem.split("test"), **kw)  # fmt: skip
+    res = train_layerwise(
+        model, problem.split("train"), problem.split("val"), CFG, test=problem.split("test"), **kw
+    )
     return model, res
 
 
@@ -58,12 +59,21 @@ def _rpca(device=None):
     train, val = _rpca_data(4, 0), _rpca_data(2, 1)
     kw = {} if device is None else {"device": device}
     lam_low, lam_sparse, grid = tune_untrained(
-        *val, prox="l1", mode="frame", n_layers=2, kernel_size=3, step=0.5,
-        lowrank_factors=[0.1, 0.3], sparse_factors=[0.5, 1.0], batch_size=5, **kw,
-    )  # fmt: skip
+        *val,
+        prox="l1",
+        mode="frame",
+        n_layers=2,
+        kernel_size=3,
+        step=0.5,
+        lowrank_factors=[0.1, 0.3],
+        sparse_factors=[0.5, 1.0],
+        batch_size=5,
+        **kw,
+    )
     model = UnfoldedRPCA(2, "l1", "frame", 3, 0.5, 0.5 * lam_low, 0.5 * lam_sparse)
-    hist = train_unfolded(model, train, val, epochs=2, batch_size=5, lr=1e-2, patience=2, seed=0,
-                          **kw)  # fmt: skip
+    hist = train_unfolded(
+        model, train, val, epochs=2, batch_size=5, lr=1e-2, patience=2, seed=0, **kw
+    )
     return model, hist.history, grid
 
 
@@ -180,8 +190,9 @@ def test_tinyclip_and_embedding_on_cpu_are_the_calls_without_device():
     b, lb = encode_images(model, data, batch_size=8, device="cpu", mixed_precision=True)
     assert a.tobytes() == b.tobytes() and (la == lb).all()
     ta = encode_texts(model, tok, ["a 3", "the digit 7"], batch_size=1)
-    tb = encode_texts(model, tok, ["a 3", "the digit 7"], batch_size=1, device="cpu",
-                      mixed_precision=True)  # fmt: skip
+    tb = encode_texts(
+        model, tok, ["a 3", "the digit 7"], batch_size=1, device="cpu", mixed_precision=True
+    )
     assert ta.tobytes() == tb.tobytes()
 
 
@@ -197,8 +208,9 @@ def test_tinyclip_and_embedding_cuda_agree_with_cpu():
     m_cpu, m_gpu = copy.deepcopy(model), copy.deepcopy(model)
     l_cpu = train_tinyclip(m_cpu, tok, x, raw, labels, steps=3, batch_size=16, seed=0)
     l_cpu = l_cpu.step_losses
-    l_gpu = train_tinyclip(m_gpu, tok, x, raw, labels, steps=3, batch_size=16, seed=0,
-                           device="cuda").step_losses  # fmt: skip
+    l_gpu = train_tinyclip(
+        m_gpu, tok, x, raw, labels, steps=3, batch_size=16, seed=0, device="cuda"
+    ).step_losses
     assert max(abs(a / b - 1) for a, b in zip(l_gpu, l_cpu, strict=True)) < 1e-3
     data = torch.utils.data.TensorDataset(x[:20], torch.zeros(20, dtype=torch.long))
     a, _ = encode_images(model, data, batch_size=8)

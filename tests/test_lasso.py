@@ -194,7 +194,7 @@ def test_zero_codes_above_lambda_max():
         (lambda z, A: (z, A, -1.0), "lambda must be"),
         (lambda z, A: (z, A, float("nan")), "lambda must be"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_a_clear_value_error(make, match):
     from deepunfold.clip.codes import sparse_code
 
@@ -351,25 +351,39 @@ def test_tiny_lambda_converges_to_the_rounding_bound(family):
 
 # one bad value per field of LassoOptions (and a second kind where the field has two)
 BAD_OPTIONS = [
-    ("tol", -1.0), ("tol", 0.0), ("tol", float("nan")), ("tol", "1e-9"),
-    ("max_rounds", -1), ("max_rounds", 2.5), ("max_rounds", True),
-    ("chunk_size", 0), ("chunk_size", 100.0),
-    ("enter_bulk", 0), ("enter_bulk", None),
-    ("enter_growth", -0.1), ("enter_growth", float("inf")),
-    ("warm", "cold"), ("warm", None),
-    ("warm_iter", 0), ("warm_iter", 4.5),
-    ("zero_start_max", -1), ("zero_start_max", "300"),
+    ("tol", -1.0),
+    ("tol", 0.0),
+    ("tol", float("nan")),
+    ("tol", "1e-9"),
+    ("max_rounds", -1),
+    ("max_rounds", 2.5),
+    ("max_rounds", True),
+    ("chunk_size", 0),
+    ("chunk_size", 100.0),
+    ("enter_bulk", 0),
+    ("enter_bulk", None),
+    ("enter_growth", -0.1),
+    ("enter_growth", float("inf")),
+    ("warm", "cold"),
+    ("warm", None),
+    ("warm_iter", 0),
+    ("warm_iter", 4.5),
+    ("zero_start_max", -1),
+    ("zero_start_max", "300"),
     ("bulk_rounds", 0),
-    ("direct_frac", -0.5), ("direct_frac", float("nan")),
+    ("direct_frac", -0.5),
+    ("direct_frac", float("nan")),
     ("enter_min", 0),
     ("enter_first", 0),
-    ("stage_tol", 0.0), ("stage_tol", -0.3),
+    ("stage_tol", 0.0),
+    ("stage_tol", -0.3),
     ("stage_rounds", 0),
     ("saturated_room", -1),
     ("stall_rounds", 0),
     ("sub_batch", 0),
-    ("stage_float32", 1), ("stage_float32", "yes"),
-]  # fmt: skip
+    ("stage_float32", 1),
+    ("stage_float32", "yes"),
+]
 
 
 def test_every_option_field_is_checked():

@@ -24,13 +24,26 @@ MODULES = ["deepunfold"] + sorted(
 #: The layers, bottom first: a module may import from its own layer or a lower one, never a
 #: higher one. Every package of the library is in exactly one layer (the top-level
 #: ``deepunfold/__init__.py`` only re-exports names of ``ops`` and ``solvers``).
-LAYERS = ["io", "ops", "data", "solvers", "train", "unfolded", "studies", "clip", "figures",
-          "pipeline"]  # fmt: skip
+LAYERS = [
+    "io",
+    "ops",
+    "data",
+    "solvers",
+    "train",
+    "unfolded",
+    "studies",
+    "clip",
+    "figures",
+    "pipeline",
+]
 # what the pipeline layer may import besides itself: it knows paths and keys, not the maths
 PIPELINE_MAY_IMPORT = {"deepunfold.io", "deepunfold.data", "deepunfold.data.torchvision_files"}
 # the modules the workflow imports while it parses the Snakefile: a dry run must stay fast
-PARSE_TIME = ["deepunfold.pipeline.config", "deepunfold.pipeline.provenance",
-              "deepunfold.pipeline.resources"]  # fmt: skip
+PARSE_TIME = [
+    "deepunfold.pipeline.config",
+    "deepunfold.pipeline.provenance",
+    "deepunfold.pipeline.resources",
+]
 
 
 def graph() -> dict[str, set[str]]:
@@ -65,8 +78,17 @@ def test_the_package_has_its_rooms():
     rooms = {
         m.split(".")[1] for m in MODULES if m.count(".") == 1 and (ROOT / m.split(".")[1]).is_dir()
     }
-    assert rooms >= {"ops", "solvers", "unfolded", "train", "data", "studies", "clip",
-                     "pipeline", "figures"}  # fmt: skip
+    assert rooms >= {
+        "ops",
+        "solvers",
+        "unfolded",
+        "train",
+        "data",
+        "studies",
+        "clip",
+        "pipeline",
+        "figures",
+    }
 
 
 def test_every_module_imports_in_a_fresh_interpreter():
@@ -164,9 +186,12 @@ def test_only_figures_plot():
         tree = ast.parse(module_file(m).read_text())
         for node in ast.walk(tree):
             names = (
-                [a.name for a in node.names] if isinstance(node, ast.Import)
-                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            )  # fmt: skip
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not any(n.split(".")[0] == "matplotlib" for n in names), m
 
 

@@ -53,8 +53,9 @@ def test_dictionary_and_codes():
     A = gaussian_dictionary(250, 500, seed=1)
     assert A.shape == (250, 500)
     assert torch.allclose(torch.linalg.vector_norm(A, dim=0), torch.ones(500, dtype=A.dtype))
-    p = make_problem(m=250, n=500, sparsity=0.9, snr_db=40, n_train=4000, n_val=10, n_test=10,
-                     seed=1)  # fmt: skip
+    p = make_problem(
+        m=250, n=500, sparsity=0.9, snr_db=40, n_train=4000, n_val=10, n_test=10, seed=1
+    )
     x, z = p.split("train")
     assert x.shape == (4000, 250) and z.shape == (4000, 500)
     assert (z == 0).float().mean().item() == pytest.approx(0.9, abs=0.005)
@@ -76,8 +77,9 @@ def test_noiseless_shares_dictionary_and_codes():
 
 
 def test_problem_roundtrip(tmp_path):
-    p = make_problem(m=20, n=30, sparsity=0.5, noise_std=0.05, n_train=10, n_val=3, n_test=4,
-                     seed=0)  # fmt: skip
+    p = make_problem(
+        m=20, n=30, sparsity=0.5, noise_std=0.05, n_train=10, n_val=3, n_test=4, seed=0
+    )
     save_problem(p, tmp_path / "p.npz")
     q = load_problem(tmp_path / "p.npz")
     assert torch.equal(p.A, q.A)
@@ -92,8 +94,9 @@ def test_bad_data_parameters():
     with pytest.raises(ValueError, match="sparsity"):
         make_problem(m=5, n=5, sparsity=-0.1, n_train=1, n_val=1, n_test=1, seed=0)
     with pytest.raises(ValueError, match="either noise_std or snr_db"):
-        make_problem(m=5, n=5, sparsity=0.5, noise_std=0.1, snr_db=20, n_train=1, n_val=1,
-                     n_test=1, seed=0)  # fmt: skip
+        make_problem(
+            m=5, n=5, sparsity=0.5, noise_std=0.1, snr_db=20, n_train=1, n_val=1, n_test=1, seed=0
+        )
 
 
 def test_nmse_is_ratio_of_means():
@@ -159,8 +162,10 @@ def test_alista_weight_conditions():
         a, w = A[:, i], W[:, i]
         d = torch.randn(25, 20, generator=gen, dtype=A.dtype)
         d = d - a[:, None] * (a @ d) / (a @ a)
-        assert torch.all(torch.linalg.vector_norm(A.T @ (w[:, None] + d), dim=0)
-                         >= torch.linalg.vector_norm(A.T @ w) - 1e-12)  # fmt: skip
+        assert torch.all(
+            torch.linalg.vector_norm(A.T @ (w[:, None] + d), dim=0)
+            >= torch.linalg.vector_norm(A.T @ w) - 1e-12
+        )
     # lower off-diagonal coherence than using A itself (W = A)
     off = ~torch.eye(60, dtype=torch.bool)
     assert WA[off].pow(2).sum() < (A.T @ A)[off].pow(2).sum()
@@ -264,8 +269,7 @@ def test_solver_curve_scores_every_iterate(small_problem):
 
 
 def test_ista_study_fista_converges_faster(tmp_path):
-    sweep = make_sparsity_sweep(m=40, n=40, levels=[0.6, 0.9], n_signals=15, noise_std=0.05,
-                                seed=1)  # fmt: skip
+    sweep = make_sparsity_sweep(m=40, n=40, levels=[0.6, 0.9], n_signals=15, noise_std=0.05, seed=1)
     save_sweep(sweep, tmp_path / "sweep.npz")
     back = load_sweep(tmp_path / "sweep.npz")
     assert all(torch.equal(sweep[k], back[k]) for k in sweep)

@@ -11,8 +11,13 @@ pytestmark = pytest.mark.pipeline
 
 def test_lista_dry_run_job_counts(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
-    proc = snakemake(wd, *DEMO, "--dry-run", "results/lista/parameters.tsv",
-                     "results/figures/lista/ista_losses.png")  # fmt: skip
+    proc = snakemake(
+        wd,
+        *DEMO,
+        "--dry-run",
+        "results/lista/parameters.tsv",
+        "results/figures/lista/ista_losses.png",
+    )
     counts = job_counts(proc.stdout)
     assert counts["lista_data"] == 3  # seed, snr40, noiseless
     assert counts["lista_train"] == 9  # 3 settings x 3 models
@@ -23,8 +28,16 @@ def test_lista_dry_run_job_counts(tmp_path):
     assert job_counts(proc.stdout) == {"lista_data": 1, "lista_train": 1, "total": 2}
     # disabling a model removes its jobs
     (wd / "no_lista.yaml").write_text("lista:\n  models:\n    lista:\n      enabled: false\n")
-    proc = snakemake(wd, "--cores", "2", "--dry-run", "results/lista/parameters.tsv",
-                     "--configfile", "config/demo.yaml", "no_lista.yaml")  # fmt: skip
+    proc = snakemake(
+        wd,
+        "--cores",
+        "2",
+        "--dry-run",
+        "results/lista/parameters.tsv",
+        "--configfile",
+        "config/demo.yaml",
+        "no_lista.yaml",
+    )
     assert job_counts(proc.stdout)["lista_train"] == 6
 
 
@@ -39,8 +52,16 @@ def test_lista_dry_run_job_counts(tmp_path):
 def test_bad_lista_config_stops_before_any_job(tmp_path, override, key):
     wd = copy_workflow(tmp_path / "wf")
     (wd / "bad.yaml").write_text(override)
-    proc = snakemake(wd, "results/lista/parameters.tsv", "--cores", "2",
-                     "--configfile", "config/demo.yaml", "bad.yaml", check=False)  # fmt: skip
+    proc = snakemake(
+        wd,
+        "results/lista/parameters.tsv",
+        "--cores",
+        "2",
+        "--configfile",
+        "config/demo.yaml",
+        "bad.yaml",
+        check=False,
+    )
     assert proc.returncode != 0
     assert f"'{key}'" in proc.stdout, proc.stdout[-3000:]
     assert not (wd / "results").exists()

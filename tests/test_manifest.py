@@ -16,11 +16,14 @@ def _files(root, files):
 
 def test_results_are_hashed_and_measurements_listed_by_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    paths = _files(tmp_path, {
-        "results/rpca/comparison.tsv": "mode\tnmse\nframe\t-12.5\n",
-        "results/figures/rpca/comparison.png": "png bytes",
-        "results/benchmarks/rpca/time_per_sample.tsv": "mode\tms\nframe\t3.2\n",
-    })  # fmt: skip
+    paths = _files(
+        tmp_path,
+        {
+            "results/rpca/comparison.tsv": "mode\tnmse\nframe\t-12.5\n",
+            "results/figures/rpca/comparison.png": "png bytes",
+            "results/benchmarks/rpca/time_per_sample.tsv": "mode\tms\nframe\t3.2\n",
+        },
+    )
     m = build_manifest(paths, {"seed": 0})
     assert [f["path"] for f in m["files"]] == [
         "results/figures/rpca/comparison.png",

@@ -27,9 +27,16 @@ def test_full_study_reads_placed_mnist_files_exactly(tmp_path):
     write_raw(test, root, train=False)
     small = {
         "rpca": {"data": {"digits": "mnist", "n_train": 2, "n_val": 1, "n_test": 2}},
-        "multilayer": {"network": {"dataset": "mnist", "unfoldings": [0], "epochs": 1,
-                                   "repeats": 1, "device": "cpu"}},
-    }  # fmt: skip
+        "multilayer": {
+            "network": {
+                "dataset": "mnist",
+                "unfoldings": [0],
+                "epochs": 1,
+                "repeats": 1,
+                "device": "cpu",
+            }
+        },
+    }
     (wd / "config" / "mnist_small.yaml").write_text(yaml.safe_dump(small))
     targets = ["results/rpca/data/test.npz", "results/multilayer/mlista_net/k0/summary.tsv"]
     proc = snakemake(wd, *targets, "--cores", "2", "--configfile=config/mnist_small.yaml")
@@ -65,8 +72,14 @@ def test_a_truncated_mnist_file_stops_the_job_naming_it(tmp_path):
     images.write_bytes(images.read_bytes()[:-784])
     small = {"rpca": {"data": {"digits": "mnist", "n_train": 1, "n_val": 1, "n_test": 1}}}
     (wd / "config" / "mnist_small.yaml").write_text(yaml.safe_dump(small))
-    proc = snakemake(wd, "results/rpca/data/test.npz", "--cores", "1",
-                     "--configfile=config/mnist_small.yaml", check=False)  # fmt: skip
+    proc = snakemake(
+        wd,
+        "results/rpca/data/test.npz",
+        "--cores",
+        "1",
+        "--configfile=config/mnist_small.yaml",
+        check=False,
+    )
     assert proc.returncode != 0
     log = (wd / "logs/rpca/data.log").read_text() + proc.stdout
     assert "t10k-images-idx3-ubyte is truncated" in log

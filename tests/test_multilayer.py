@@ -167,10 +167,24 @@ def test_ml_ista_with_identity_second_layer_is_ista(model):
     eye = torch.eye(D1.shape[1], dtype=D1.dtype)
     mu = 1.0 / 30.0
     ours, theirs = {}, {}
-    ml_ista(sig.y, [D1, eye], [0.1, 0.0], 60, steps=[mu, 1.0],
-            callback=lambda k, g: ours.__setitem__(k, g))  # fmt: skip
-    ista(sig.y, D1, 0.1, step=mu, max_iter=60, tol=0.0, record_history=False,
-         callback=lambda k, z: theirs.__setitem__(k, z.clone()))  # fmt: skip
+    ml_ista(
+        sig.y,
+        [D1, eye],
+        [0.1, 0.0],
+        60,
+        steps=[mu, 1.0],
+        callback=lambda k, g: ours.__setitem__(k, g),
+    )
+    ista(
+        sig.y,
+        D1,
+        0.1,
+        step=mu,
+        max_iter=60,
+        tol=0.0,
+        record_history=False,
+        callback=lambda k, z: theirs.__setitem__(k, z.clone()),
+    )
     assert sorted(ours) == sorted(theirs) == list(range(1, 61))
     for k in ours:
         assert torch.allclose(ours[k], theirs[k], rtol=0, atol=1e-13), k

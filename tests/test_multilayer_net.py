@@ -42,8 +42,9 @@ def test_parameter_counts_are_equal_across_unfoldings(name):
         sum(co * ci * k * k for co, ci, k in zip(ch, cin, ks, strict=True))  # filters
         + len(ch)  # one step per layer
         + sum(ch)  # one threshold per channel
-        + code * 10 + 10  # linear classifier
-    )  # fmt: skip
+        + code * 10
+        + 10  # linear classifier
+    )
     assert counts[0] == expected
 
 

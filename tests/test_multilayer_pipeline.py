@@ -71,9 +71,13 @@ def test_demo_and_full_study_dags(tmp_path):
     ]
     demo = job_counts(snakemake(wd, TARGET, *figures, *DEMO, "--dry-run").stdout)
     assert demo == {
-        "multilayer_coherence": 1, "multilayer_forward_support": 1, "multilayer_pursuits": 1,
-        "multilayer_train": 4, "multilayer_unfolding": 1, "total": 8,
-    }, demo  # fmt: skip
+        "multilayer_coherence": 1,
+        "multilayer_forward_support": 1,
+        "multilayer_pursuits": 1,
+        "multilayer_train": 4,
+        "multilayer_unfolding": 1,
+        "total": 8,
+    }, demo
     # the full study trains on MNIST, so its download rule is in the DAG
     full = job_counts(snakemake(wd, TARGET, "--cores", "2", "--dry-run").stdout)
     assert full["download_mnist"] == 1 and full["multilayer_train"] == 5, full

@@ -113,8 +113,9 @@ def test_two_clean_runs_are_identical(demo_run, tmp_path):
     snakemake(wd, "results/figures/all", *DEMO)
     second = json.loads((wd / "results/figures/all").read_text())
     hashes = [{f["path"]: f["sha256"] for f in m["files"]} for m in (first, second)]
-    differ = sorted(p for p in hashes[0].keys() | hashes[1].keys()
-                    if hashes[0].get(p) != hashes[1].get(p))  # fmt: skip
+    differ = sorted(
+        p for p in hashes[0].keys() | hashes[1].keys() if hashes[0].get(p) != hashes[1].get(p)
+    )
     assert not differ, f"files that differ between two clean runs: {differ}"
     assert second == first
     # the time per sample is measured (and listed) but is no part of any result file

@@ -76,14 +76,16 @@ def test_svt_closed_form_and_optimality(dtype):
     for b in range(5):
         u, s, vh = torch.linalg.svd(x[b], full_matrices=False)
         expected = u @ torch.diag(torch.clamp(s - 1.5, min=0)) @ vh
-        torch.testing.assert_close(z[b], expected, atol=1e-4 if dtype == torch.float32 else 1e-10,
-                                   rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            z[b], expected, atol=1e-4 if dtype == torch.float32 else 1e-10, rtol=0
+        )
         # optimality: X - Z = tau (U1 V1^T + W) with ||W||_2 <= 1, i.e. the residual's
         # singular values are min(s, tau) <= tau, and Z's are the shrunk ones
         rs = torch.linalg.svdvals(x[b] - z[b])
         assert rs.max() <= 1.5 + 1e-4
-        torch.testing.assert_close(torch.linalg.svdvals(z[b]), torch.clamp(s - 1.5, min=0),
-                                   atol=1e-4, rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            torch.linalg.svdvals(z[b]), torch.clamp(s - 1.5, min=0), atol=1e-4, rtol=0
+        )
 
 
 def test_svt_zero_threshold_is_identity_and_rank_drops():

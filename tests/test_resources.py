@@ -19,8 +19,14 @@ def test_require_files_names_missing(tmp_path):
 def test_offline_download_rule_explains(tmp_path):
     """Offline (as here and in CI) the MNIST rule fails, saying which file goes where."""
     wd = copy_workflow(tmp_path / "wf")
-    proc = snakemake(wd, "--cores", "1", "resources/mnist/MNIST/raw/t10k-images-idx3-ubyte",
-                     check=False, timeout=600)  # fmt: skip
+    proc = snakemake(
+        wd,
+        "--cores",
+        "1",
+        "resources/mnist/MNIST/raw/t10k-images-idx3-ubyte",
+        check=False,
+        timeout=600,
+    )
     log = (wd / "logs/resources/mnist.log").read_text()
     if proc.returncode == 0:
         pytest.skip("this machine has network access: MNIST was downloaded")

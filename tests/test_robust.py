@@ -56,9 +56,16 @@ def test_unknown_loss():
 
 def test_breakdown_points():
     by_mag, by_count = breakdown_sweep(
-        true_value=1.0, n_obs=11, noise_std=0.05, eps=0.2, magnitudes=[0, 1, 10, 100],
-        n_outliers_fixed=3, magnitude_fixed=20.0, n_trials=50, seed=0,
-    )  # fmt: skip
+        true_value=1.0,
+        n_obs=11,
+        noise_std=0.05,
+        eps=0.2,
+        magnitudes=[0, 1, 10, 100],
+        n_outliers_fixed=3,
+        magnitude_fixed=20.0,
+        n_trials=50,
+        seed=0,
+    )
     err = by_mag.set_index(["estimator", "magnitude"])["mean_abs_error"]
     # the mean's error grows linearly with the outliers; the median's stays bounded
     assert err["l2", 100] == pytest.approx(3 / 11 * 100, rel=0.02)

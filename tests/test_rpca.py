@@ -376,8 +376,9 @@ def test_training_is_deterministic_and_early_stops(threshold_param):
     def run(seed):
         torch.manual_seed(123)
         model = UnfoldedRPCA(2, "l1", "frame", 3, 0.5, 1.0, 0.2, threshold_param)
-        res = train_unfolded(model, train, val, epochs=3, batch_size=5, lr=1e-2,
-                             patience=2, seed=seed)  # fmt: skip
+        res = train_unfolded(
+            model, train, val, epochs=3, batch_size=5, lr=1e-2, patience=2, seed=seed
+        )
         return model, res.history
 
     (m1, h1), (m2, h2), (_, h3) = run(0), run(0), run(1)
@@ -398,8 +399,18 @@ def test_history_table_flattens_the_thresholds_per_layer():
     model = UnfoldedRPCA(3, "l1", "frame", 3, 0.5, 1.0, 0.2)
     res = train_unfolded(model, train, val, epochs=2, batch_size=5, lr=1e-2, patience=2, seed=0)
     table = history_table(res.history)
-    assert list(table.columns) == ["epoch", "train_loss", "val_loss", "best", "mu1_1", "mu2_1",
-                                   "mu1_2", "mu2_2", "mu1_3", "mu2_3"]  # fmt: skip
+    assert list(table.columns) == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "best",
+        "mu1_1",
+        "mu2_1",
+        "mu1_2",
+        "mu2_2",
+        "mu1_3",
+        "mu2_3",
+    ]
     assert list(table.epoch) == [0, 1, 2] and bool(table.best.iloc[0])
     assert table.mu2_3.iloc[-1] == pytest.approx(float(res.history[-1]["thresholds"][2, 1]))
 
@@ -456,8 +467,9 @@ def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    images = {p: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for p, n in
-              (("train", 5), ("t10k", 3))}  # fmt: skip
+    images = {
+        p: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for p, n in (("train", 5), ("t10k", 3))
+    }
     for prefix, img in images.items():
         n = len(img)
         (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
@@ -481,5 +493,13 @@ def test_diverging_training_fails_clearly():
     low[0].fill_(float("nan"))  # a corrupt target: the loss, not the SVD, meets the NaN
     model = UnfoldedRPCA(2, "l1", "frame", 3, 0.5, 1.0, 0.2, "log")
     with pytest.raises(NonFiniteError, match="training loss of UnfoldedRPCA"):
-        train_unfolded(model, (train[0], low, train[2]), val, epochs=1, batch_size=len(low),
-                       lr=1e-2, patience=1, seed=0)  # fmt: skip
+        train_unfolded(
+            model,
+            (train[0], low, train[2]),
+            val,
+            epochs=1,
+            batch_size=len(low),
+            lr=1e-2,
+            patience=1,
+            seed=0,
+        )

@@ -24,8 +24,14 @@ def test_rpca_dry_run_has_every_arrangement_and_variant(tmp_path):
         for prox in ("l1", "l12"):
             assert f"wildcards: mode={mode}, prox={prox}" in proc.stdout
     # a config with one arrangement builds only that one
-    proc = snakemake(wd, *DEMO, "--dry-run", "results/rpca/comparison.tsv", "--config",
-                     "rpca={'modes': ['video'], 'variants': ['l12']}")  # fmt: skip
+    proc = snakemake(
+        wd,
+        *DEMO,
+        "--dry-run",
+        "results/rpca/comparison.tsv",
+        "--config",
+        "rpca={'modes': ['video'], 'variants': ['l12']}",
+    )
     counts = job_counts(proc.stdout)
     assert counts["rpca_train"] == counts["rpca_pcp"] == 1
 
@@ -36,8 +42,14 @@ def test_rpca_demo_outputs(demo_run):
     for mode in ("frame", "video"):
         rows = table[table["mode"] == mode]
         got = set(zip(rows["method"], rows["variant"].fillna(""), strict=True))
-        assert {("learned", "l1"), ("learned", "l12"), ("untrained", "l1"),
-                ("untrained", "l12"), ("pcp", "l1"), ("ground truth", "")} <= got  # fmt: skip
+        assert {
+            ("learned", "l1"),
+            ("learned", "l12"),
+            ("untrained", "l1"),
+            ("untrained", "l12"),
+            ("pcp", "l1"),
+            ("ground truth", ""),
+        } <= got
         truth = rows[rows["method"] == "ground truth"].iloc[0]
         assert truth["rank"] == 3  # the configured background rank, in both arrangements
         learned = rows[rows["method"] == "learned"]

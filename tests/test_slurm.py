@@ -82,8 +82,9 @@ def test_profile_requests_gpus_for_gpu_rules_and_switches_off(wf, monkeypatch):
     assert _resources(out, "lista_train")["gpu"] == "1"
     assert "gpu" not in _resources(out, "robust_estimates")
     # exactly the profile's gpu_rules ask for a GPU, whatever their name
-    asking = {rule for rule in re.findall(r"^rule (\w+):$", out, re.M)
-              if "gpu" in _resources(out, rule)}  # fmt: skip
+    asking = {
+        rule for rule in re.findall(r"^rule (\w+):$", out, re.M) if "gpu" in _resources(out, rule)
+    }
     assert asking == set(gpu_rules()) & set(re.findall(r"^rule (\w+):$", out, re.M))
     assert _resources(out, "robust_estimates")["mem_mb"] == "1000"
     env = {

@@ -40,8 +40,9 @@ def sklearn_objective(x, A, lam):
 def test_power_iteration_matches_svd():
     _, A = problem(0)
     assert power_iteration(A) == pytest.approx(float(torch.linalg.matrix_norm(A, 2)), rel=1e-8)
-    assert lipschitz_constant(A) == pytest.approx(float(torch.linalg.matrix_norm(A, 2)) ** 2,
-                                                  rel=1e-8)  # fmt: skip
+    assert lipschitz_constant(A) == pytest.approx(
+        float(torch.linalg.matrix_norm(A, 2)) ** 2, rel=1e-8
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

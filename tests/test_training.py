@@ -173,8 +173,18 @@ def test_fit_early_stopping_restores_the_best_evaluation():
         snapshots.append(_state(m))
         return {"val": next(scores)}
 
-    res = fit(model, (x, y), _mse, epochs=10, batch_size=8, lr=1e-2, evaluate=evaluate,
-              eval_initial=True, monitor="val", patience=2)  # fmt: skip
+    res = fit(
+        model,
+        (x, y),
+        _mse,
+        epochs=10,
+        batch_size=8,
+        lr=1e-2,
+        evaluate=evaluate,
+        eval_initial=True,
+        monitor="val",
+        patience=2,
+    )
     # best 3.0 after epoch 2; 3.5 and the tie 3.0 are two evaluations without improvement
     assert res.stopped_early and res.epochs == 4 and res.best == 3.0
     assert [r["best"] for r in res.history] == [True, True, True, False, False]
@@ -192,16 +202,32 @@ def test_fit_keep_best_without_stopping_and_maximize():
         snapshots.append(_state(m))
         return {"acc": next(scores)}
 
-    res = fit(model, (x, y), _mse, epochs=5, batch_size=8, lr=1e-2, evaluate=evaluate,
-              monitor="acc", maximize=True)  # fmt: skip
+    res = fit(
+        model,
+        (x, y),
+        _mse,
+        epochs=5,
+        batch_size=8,
+        lr=1e-2,
+        evaluate=evaluate,
+        monitor="acc",
+        maximize=True,
+    )
     assert not res.stopped_early and res.epochs == 5 and res.best == 0.9 and res.best_epoch == 2
     assert _same(model.state_dict(), snapshots[1])  # the first of the tied best
 
 
 def test_fit_step_mode_evaluates_every_n_steps_and_at_the_end():
     x, y = _regression()
-    res = fit(torch.nn.Linear(3, 1), (x, y), _mse, max_steps=7, batch_size=8,
-              evaluate=lambda m: {"v": 0.0}, eval_every=3)  # fmt: skip
+    res = fit(
+        torch.nn.Linear(3, 1),
+        (x, y),
+        _mse,
+        max_steps=7,
+        batch_size=8,
+        evaluate=lambda m: {"v": 0.0},
+        eval_every=3,
+    )
     assert [r["step"] for r in res.history] == [3, 6, 7]
     assert all("best" not in r for r in res.history)
 
@@ -238,8 +264,9 @@ def test_lista_layerwise_training_is_the_straightforward_loop():
     from deepunfold.ops.metrics import fraction_zeros, nmse_db
     from deepunfold.unfolded.lista import TrainConfig, build_model, train_layerwise
 
-    p = make_problem(m=10, n=20, sparsity=0.8, noise_std=0.01, n_train=50, n_val=20,
-                     n_test=20, seed=1)  # fmt: skip
+    p = make_problem(
+        m=10, n=20, sparsity=0.8, noise_std=0.01, n_train=50, n_val=20, n_test=20, seed=1
+    )
     cfg = TrainConfig(batch_size=16, lr=0.05, max_steps=8, val_every=2, patience=1, seed=4)
     (xt, zt), (xv, zv) = p.split("train"), p.split("val")
 
@@ -249,8 +276,11 @@ def test_lista_layerwise_training_is_the_straightforward_loop():
         for t in range(model.n_layers):
             d = t + 1
             for stage, lr in enumerate([cfg.lr] + [cfg.lr * f for f in cfg.lr_decays]):
-                params = (model.layer_parameters(t) if stage == 0 else
-                          [q for s in range(d) for q in model.layer_parameters(s)])  # fmt: skip
+                params = (
+                    model.layer_parameters(t)
+                    if stage == 0
+                    else [q for s in range(d) for q in model.layer_parameters(s)]
+                )
                 opt = torch.optim.Adam(params, lr=lr)
                 with torch.no_grad():
                     stop = EarlyStopping(model, nmse_db(model(xv, d), zv), cfg.patience)
@@ -289,8 +319,10 @@ def test_lista_layerwise_training_is_the_straightforward_loop():
         b = build_model(name, p.A, 2, lam=0.2, support_selection=name == "alista")
         res = train_layerwise(a, p.split("train"), p.split("val"), cfg)
         rows = reference(b)
-        got = [(r["layer"], r["stage"], r["step"], r["train_nmse_db"], r["val_nmse_db"])
-               for r in res.history]  # fmt: skip
+        got = [
+            (r["layer"], r["stage"], r["step"], r["train_nmse_db"], r["val_nmse_db"])
+            for r in res.history
+        ]
         assert got == rows and len(rows) < 2 * 3 * 4  # some stage stopped early
         assert _same(a.state_dict(), b.state_dict())
         layer = res.metrics["layers"][-1]
@@ -312,9 +344,11 @@ def test_rpca_training_is_the_straightforward_loop():
 
     def mean_loss(model, data):
         with torch.no_grad():
-            return sum(float(rpca_loss(*model(data[0][i : i + 4]), data[1][i : i + 4],
-                                       data[2][i : i + 4])) * len(data[0][i : i + 4])
-                       for i in range(0, len(data[0]), 4)) / len(data[0])  # fmt: skip
+            return sum(
+                float(rpca_loss(*model(data[0][i : i + 4]), data[1][i : i + 4], data[2][i : i + 4]))
+                * len(data[0][i : i + 4])
+                for i in range(0, len(data[0]), 4)
+            ) / len(data[0])
 
     def reference(model):
         gen, opt = torch.Generator().manual_seed(3), torch.optim.Adam(model.parameters(), lr=0.1)
@@ -361,8 +395,9 @@ def test_image_classifier_training_is_the_straightforward_loop():
         return resnet("sdnet", 1, 3, (4,), (1,), csc={"lam": 0.05}, seed=1)
 
     def reference(model):
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
-                              weight_decay=5e-4)  # fmt: skip
+        opt = torch.optim.SGD(
+            model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4
+        )
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 3 * 3)
         gen, hist = torch.Generator().manual_seed(2), []
         stop = EarlyStopping(model, math.inf, 99)
@@ -414,12 +449,20 @@ def test_mlista_training_is_the_straightforward_loop():
                 opt.step()
                 total += loss.item() * len(b)
             acc, test_loss = accuracy(model, data.x_test, data.y_test, batch_size=1000)
-            hist.append({"epoch": epoch, "train_loss": total / 30, "test_loss": test_loss,
-                         "test_accuracy": acc})  # fmt: skip
+            hist.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": total / 30,
+                    "test_loss": test_loss,
+                    "test_accuracy": acc,
+                }
+            )
         return hist
 
-    a, b = (MLISTANet((1, 8, 8), [4, 4], [3, 3], [1, 2], [1, 1], n_classes=3, unfoldings=1)
-            for _ in range(2))  # fmt: skip
+    a, b = (
+        MLISTANet((1, 8, 8), [4, 4], [3, 3], [1, 2], [1, 1], n_classes=3, unfoldings=1)
+        for _ in range(2)
+    )
     res = train_classifier(a, data, epochs=2, batch_size=11, lr=1e-2, weight_decay=1e-4, seed=5)
     assert res.history == reference(b) and _same(a.state_dict(), b.state_dict())
     assert res.metrics["train_accuracy"] == accuracy(b, data.x_train, data.y_train)[0]
@@ -446,8 +489,7 @@ def test_tinyclip_training_is_the_straightforward_loop():
     def reference(model):
         gen, rng = torch.Generator().manual_seed(4), np.random.default_rng(4)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=3,
-                                                    pct_start=0.1)  # fmt: skip
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=3, pct_start=0.1)
         model.train()
         losses = []
         for _ in range(3):
@@ -503,9 +545,8 @@ def _models():
         (MLISTANet(*shapes, n_classes=3, unfoldings=2, seed=4), x_img),
         (ResCSCNet(*shapes, n_classes=3, unfoldings=1, seed=5), x_img),
         (resnet("cnn", 1, 3, (4, 8), (1, 1), mean=[0.5], std=[2.0], seed=1), x_img),
-        (resnet("sdnet", 1, 3, (4,), (1,), csc={"lam": 0.2, "learn_lambda": True}, seed=2),
-         x_img),
-    ]  # fmt: skip
+        (resnet("sdnet", 1, 3, (4,), (1,), csc={"lam": 0.2, "learn_lambda": True}, seed=2), x_img),
+    ]
 
 
 def test_every_model_round_trips_through_save_model_and_load_model(tmp_path):
@@ -523,8 +564,11 @@ def test_every_model_round_trips_through_save_model_and_load_model(tmp_path):
         assert _same(back.state_dict(), model.state_dict())
         with torch.no_grad():
             after = back(x)
-        for a, b in zip(before if isinstance(before, tuple) else [before],
-                        after if isinstance(after, tuple) else [after], strict=True):  # fmt: skip
+        for a, b in zip(
+            before if isinstance(before, tuple) else [before],
+            after if isinstance(after, tuple) else [after],
+            strict=True,
+        ):
             assert torch.equal(a, b), type(model).__name__
         ckpt = read_checkpoint(path)
         assert list(ckpt) == ["class", "config", "state_dict", "metadata"]
@@ -541,8 +585,9 @@ def test_tinyclip_round_trips_and_open_clip_reads_the_same_file(tmp_path):
     model.eval()
     save_model(model, tmp_path / "tiny.pt")
     back = load_model(tmp_path / "tiny.pt")
-    theirs, _, tok = open_clip_model(TINYCLIP_NAME, tmp_path / "tiny.pt",
-                                   model_config=tinyclip_config(**kw))  # fmt: skip
+    theirs, _, tok = open_clip_model(
+        TINYCLIP_NAME, tmp_path / "tiny.pt", model_config=tinyclip_config(**kw)
+    )
     x, text = torch.randn(2, 3, 32, 32), tok(["a photo of a three"])
     with torch.no_grad():
         for other in (back, theirs):
@@ -577,11 +622,20 @@ def test_corrupt_missing_and_foreign_checkpoints_fail_naming_the_file(tmp_path):
     torch.save(torch.nn.Linear(2, 1).state_dict(), old)
     with pytest.raises(RuntimeError, match=f"{old} is not a deepunfold model checkpoint"):
         load_model(old)
-    for cls, message in (("torch.nn.Linear", "not a deepunfold class"),
-                         ("deepunfold.nowhere.Model", "not imported")):  # fmt: skip
+    for cls, message in (
+        ("torch.nn.Linear", "not a deepunfold class"),
+        ("deepunfold.nowhere.Model", "not imported"),
+    ):
         path = tmp_path / "foreign.pt"
-        torch.save({"class": cls, "config": {"in_features": 2, "out_features": 1},
-                    "state_dict": {}, "metadata": {}}, path)  # fmt: skip
+        torch.save(
+            {
+                "class": cls,
+                "config": {"in_features": 2, "out_features": 1},
+                "state_dict": {},
+                "metadata": {},
+            },
+            path,
+        )
         with pytest.raises(RuntimeError, match=message):
             load_model(path)
     with pytest.raises(TypeError, match="only deepunfold models"):

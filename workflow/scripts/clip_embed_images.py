@@ -28,9 +28,13 @@ data, ids, desc = image_dataset(
 )
 log.info("embedding %s with %s", desc, p.model)
 emb, labels = encode_images(
-    model, data, batch_size=p.batch_size, progress=partial(tqdm, desc="images", mininterval=10),
-    device=device, mixed_precision=p.mixed_precision,
-)  # fmt: skip
+    model,
+    data,
+    batch_size=p.batch_size,
+    progress=partial(tqdm, desc="images", mininterval=10),
+    device=device,
+    mixed_precision=p.mixed_precision,
+)
 classes = class_names(p.dataset)
 write_embeddings(
     snakemake.output.cache,

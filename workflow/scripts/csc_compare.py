@@ -11,8 +11,9 @@ log = setup_job(snakemake.log[0], snakemake.threads)
 runs = pd.concat([read_table(f) for f in snakemake.input.summaries], ignore_index=True)
 history = pd.concat([read_table(f) for f in snakemake.input.histories], ignore_index=True)
 
-table = runs[["model", "dataset", "n_parameters", "best_epoch", "epochs", "val_accuracy",
-              "test_accuracy"]]  # fmt: skip
+table = runs[
+    ["model", "dataset", "n_parameters", "best_epoch", "epochs", "val_accuracy", "test_accuracy"]
+]
 log.info("parameter counts and accuracies:\n%s", table.to_string(index=False))
 counts = dict(zip(runs["model"], runs["n_parameters"], strict=True))
 if len(set(counts.values())) != 1:

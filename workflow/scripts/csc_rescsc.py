@@ -26,7 +26,7 @@ summary = (
     .sort_values(
         ["variant", "unfoldings"],
         key=lambda c: c.map({"mlista": 0, "rescsc": 1}) if c.name == "variant" else c,
-    )  # fmt: skip
+    )
 )
 log.info("accuracy against unfoldings:\n%s", summary.to_string(index=False))
 fig = plot_res_csc(summary, runs["dataset"].iloc[0])

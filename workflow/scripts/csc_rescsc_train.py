@@ -27,23 +27,49 @@ for r in range(net["repeats"]):
     seed = p.seed + 1000 * r
     torch.manual_seed(seed)
     model = cls(
-        data.in_shape, net["channels"], net["kernel_sizes"], net["strides"], net["paddings"],
-        n_classes=data.n_classes, unfoldings=k, init_threshold=net["init_threshold"], seed=seed,
-    )  # fmt: skip
+        data.in_shape,
+        net["channels"],
+        net["kernel_sizes"],
+        net["strides"],
+        net["paddings"],
+        n_classes=data.n_classes,
+        unfoldings=k,
+        init_threshold=net["init_threshold"],
+        seed=seed,
+    )
     if r == 0 and variant == "rescsc":
         log.info("layers starting from the code two layers back: %s", model.skip_layers())
     res = train_image_classifier(
-        model, data, epochs=net["epochs"], batch_size=net["batch_size"], lr=net["lr"],
-        optimizer="adam", weight_decay=net["weight_decay"], seed=seed, device=device,
-    )  # fmt: skip
+        model,
+        data,
+        epochs=net["epochs"],
+        batch_size=net["batch_size"],
+        lr=net["lr"],
+        optimizer="adam",
+        weight_decay=net["weight_decay"],
+        seed=seed,
+        device=device,
+    )
     val_acc, test_acc = res.metrics["val_accuracy"], res.metrics["test_accuracy"]
-    log.info("repeat %d: val accuracy %.4f, test accuracy %.4f, %.1f s", r, val_acc, test_acc,
-             res.seconds)  # fmt: skip
-    summary.append({
-        "variant": variant, "unfoldings": k, "repeat": r, "dataset": data.name,
-        "n_parameters": count_parameters(model), "val_accuracy": val_acc,
-        "test_accuracy": test_acc, "device": device,
-    })  # fmt: skip
+    log.info(
+        "repeat %d: val accuracy %.4f, test accuracy %.4f, %.1f s",
+        r,
+        val_acc,
+        test_acc,
+        res.seconds,
+    )
+    summary.append(
+        {
+            "variant": variant,
+            "unfoldings": k,
+            "repeat": r,
+            "dataset": data.name,
+            "n_parameters": count_parameters(model),
+            "val_accuracy": val_acc,
+            "test_accuracy": test_acc,
+            "device": device,
+        }
+    )
     history += [{"variant": variant, "unfoldings": k, "repeat": r} | h for h in res.history]
 
 write_table(pd.DataFrame(history), snakemake.output.history)

@@ -15,8 +15,10 @@ p = snakemake.params
 log = setup_job(snakemake.log[0], snakemake.threads, seed=p.seed)
 device = str(resolve_device(p.device, key="csc.train.device", log=log))
 data = load_image_data(**p.data, root=p.cifar_root, seed=p.seed)
-cnn, sdnet = (load_model(path, ResNet).to(device).eval()
-              for path in (snakemake.input.cnn, snakemake.input.sdnet))  # fmt: skip
+cnn, sdnet = (
+    load_model(path, ResNet).to(device).eval()
+    for path in (snakemake.input.cnn, snakemake.input.sdnet)
+)
 
 table, sweep = robustness_study(
     cnn, sdnet, data, p.robustness["noise_stds"], p.robustness["lambda_factors"], p.seed
@@ -24,8 +26,14 @@ table, sweep = robustness_study(
 for s, rows in table.groupby("noise_std", sort=False):
     acc = dict(zip(rows["model"], rows["test_accuracy"], strict=True))
     best = rows.loc[rows["model"] == "sdnet_tuned", "lambda"].iloc[0]
-    log.info("noise %.3g: cnn %.4f, sdnet %.4f, sdnet with lambda %.3g %.4f", s, acc["cnn"],
-             acc["sdnet"], best, acc["sdnet_tuned"])  # fmt: skip
+    log.info(
+        "noise %.3g: cnn %.4f, sdnet %.4f, sdnet with lambda %.3g %.4f",
+        s,
+        acc["cnn"],
+        acc["sdnet"],
+        best,
+        acc["sdnet_tuned"],
+    )
 log.info("robustness:\n%s", table.to_string(index=False))
 fig = plot_robustness(table, sweep, data.name)
 demo_note(fig, p.label)

@@ -8,8 +8,13 @@ from deepunfold.pipeline.manifest import write_manifest
 
 log = setup_job(snakemake.log[0], snakemake.threads)
 manifest = write_manifest(
-    snakemake.input.figures, json.loads(snakemake.params.config), snakemake.output[0],
+    snakemake.input.figures,
+    json.loads(snakemake.params.config),
+    snakemake.output[0],
     logs="logs",  # the "device: " line of each PyTorch job's log, under "devices"
-)  # fmt: skip
-log.info("manifest lists %d files; %d jobs logged their device", manifest["n_files"],
-         len(manifest["devices"]))  # fmt: skip
+)
+log.info(
+    "manifest lists %d files; %d jobs logged their device",
+    manifest["n_files"],
+    len(manifest["devices"]),
+)

@@ -32,14 +32,24 @@ for fig, png, pdf in figures:
 rows = []
 for solver, curve in baselines.groupby("solver", sort=False):
     at = curve[curve.iteration == p.depth]
-    rows.append({"method": solver, "layers_or_iterations": p.depth,
-                 "test_nmse_db": float(at.nmse_db.iloc[0]),
-                 "test_fraction_zeros": float(at.fraction_zeros.iloc[0])})  # fmt: skip
+    rows.append(
+        {
+            "method": solver,
+            "layers_or_iterations": p.depth,
+            "test_nmse_db": float(at.nmse_db.iloc[0]),
+            "test_fraction_zeros": float(at.fraction_zeros.iloc[0]),
+        }
+    )
 for name, t in layers.items():
     last = t[t.layer == t.layer.max()].iloc[0]
-    rows.append({"method": name, "layers_or_iterations": int(last.layer),
-                 "test_nmse_db": float(last.test_nmse_db),
-                 "test_fraction_zeros": float(last.test_fraction_zeros)})  # fmt: skip
+    rows.append(
+        {
+            "method": name,
+            "layers_or_iterations": int(last.layer),
+            "test_nmse_db": float(last.test_nmse_db),
+            "test_fraction_zeros": float(last.test_fraction_zeros),
+        }
+    )
 summary = pd.DataFrame(rows).assign(setting=setting, true_fraction_zeros=true_zeros)
 log.info("summary:\n%s", summary.to_string())
 write_table(summary, out.summary)

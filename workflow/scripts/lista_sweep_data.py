@@ -13,6 +13,10 @@ sweep = make_sparsity_sweep(
     noise_std=p.sweep["noise_std"],
     seed=p.seed,
 )
-log.info("sweep: A %s, x %s, z %s", tuple(sweep["A"].shape), tuple(sweep["x"].shape),
-         tuple(sweep["z"].shape))  # fmt: skip
+log.info(
+    "sweep: A %s, x %s, z %s",
+    tuple(sweep["A"].shape),
+    tuple(sweep["x"].shape),
+    tuple(sweep["z"].shape),
+)
 save_sweep(sweep, snakemake.output.sweep)

@@ -40,9 +40,14 @@ def progress(message):
 
 
 result = train_layerwise(
-    model, problem.split("train"), problem.split("val"), cfg, test=problem.split("test"),
-    progress=progress, device=device,
-)  # fmt: skip
+    model,
+    problem.split("train"),
+    problem.split("val"),
+    cfg,
+    test=problem.split("test"),
+    progress=progress,
+    device=device,
+)
 bar.close()
 final = layer_metrics(model, *(a.to(device) for a in problem.split("test")))
 model.cpu()  # the checkpoint holds CPU tensors on every device

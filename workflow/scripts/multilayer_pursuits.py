@@ -17,14 +17,24 @@ from deepunfold.studies.multilayer import (
 log = setup_job(snakemake.log[0], snakemake.threads, seed=snakemake.params.seed)
 m, p = snakemake.params.model, snakemake.params.pursuits
 Ds = make_multilayer_dictionaries(m["dims"], m["atom_nnz"], seed=snakemake.params.seed)
-sig = generate_signals(Ds, p["n_signals"], m["sparsity"], noise_std=p["noise_std"],
-                       amplitude=tuple(m["amplitude"]), seed=snakemake.params.seed + 1)  # fmt: skip
+sig = generate_signals(
+    Ds,
+    p["n_signals"],
+    m["sparsity"],
+    noise_std=p["noise_std"],
+    amplitude=tuple(m["amplitude"]),
+    seed=snakemake.params.seed + 1,
+)
 
 errors = pursuit_errors(sig, Ds, p["lambdas"], p["n_iter"])
 for name, frame in errors.groupby("method", sort=False):
     last = frame.iloc[-1].drop(["method", "iteration"])
-    log.info("%s after %d iterations: %s", name, p["n_iter"],
-             {k: round(float(v), 5) for k, v in last.items()})  # fmt: skip
+    log.info(
+        "%s after %d iterations: %s",
+        name,
+        p["n_iter"],
+        {k: round(float(v), 5) for k, v in last.items()},
+    )
 # the minimum of (P) per signal, from a longer ML-FISTA run: the objective gap is measured to it
 f_star = reference_objective(sig.y, Ds, p["lambdas"], p["reference_iter"])
 errors["objective_gap"] = objective_gap(errors["objective"], f_star)
@@ -38,5 +48,6 @@ log.info("layered thresholding: %s", one_shot.to_dict("records"))
 fig = plot_pursuit_errors(errors, one_shot)
 demo_note(fig, snakemake.params.label)
 save_figure(fig, snakemake.output.figure, snakemake.output.figure_pdf)
-write_table(pd.concat([errors, one_shot.assign(iteration=-1)], ignore_index=True),
-            snakemake.output.table)  # fmt: skip
+write_table(
+    pd.concat([errors, one_shot.assign(iteration=-1)], ignore_index=True), snakemake.output.table
+)

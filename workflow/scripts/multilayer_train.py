@@ -17,35 +17,68 @@ device = str(resolve_device(net["device"], key="multilayer.network.device", log=
 
 try:
     data = load_classification_digits(
-        net["dataset"], seed=snakemake.params.seed, test_fraction=net["test_fraction"],
+        net["dataset"],
+        seed=snakemake.params.seed,
+        test_fraction=net["test_fraction"],
         mnist_root=snakemake.params.mnist_root,
-    )  # fmt: skip
+    )
 except ValueError as err:
     raise ValueError(f"config key 'multilayer.network.dataset': {err}") from None
-log.info("%s: %d train / %d test images of shape %s; k = %d; device %s", data.name,
-         len(data.y_train), len(data.y_test), data.in_shape, k, device)  # fmt: skip
+log.info(
+    "%s: %d train / %d test images of shape %s; k = %d; device %s",
+    data.name,
+    len(data.y_train),
+    len(data.y_test),
+    data.in_shape,
+    k,
+    device,
+)
 
 summary, history = [], []
 for r in range(net["repeats"]):
     seed = snakemake.params.seed + 1000 * r
     torch.manual_seed(seed)
     model = MLISTANet(
-        data.in_shape, net["channels"], net["kernel_sizes"], net["strides"], net["paddings"],
-        n_classes=int(data.y_train.max()) + 1, unfoldings=k,
-        init_threshold=net["init_threshold"], seed=seed,
-    )  # fmt: skip
+        data.in_shape,
+        net["channels"],
+        net["kernel_sizes"],
+        net["strides"],
+        net["paddings"],
+        n_classes=int(data.y_train.max()) + 1,
+        unfoldings=k,
+        init_threshold=net["init_threshold"],
+        seed=seed,
+    )
     res = train_classifier(
-        model, data, epochs=net["epochs"], batch_size=net["batch_size"], lr=net["lr"],
-        weight_decay=net["weight_decay"], seed=seed, device=device, progress=True,
-    )  # fmt: skip
+        model,
+        data,
+        epochs=net["epochs"],
+        batch_size=net["batch_size"],
+        lr=net["lr"],
+        weight_decay=net["weight_decay"],
+        seed=seed,
+        device=device,
+        progress=True,
+    )
     test_acc, train_acc = res.metrics["test_accuracy"], res.metrics["train_accuracy"]
-    log.info("repeat %d: test accuracy %.4f, train accuracy %.4f, %.1f s", r, test_acc,
-             train_acc, res.seconds)  # fmt: skip
-    summary.append({
-        "unfoldings": k, "repeat": r, "dataset": data.name,
-        "n_parameters": count_parameters(model), "test_accuracy": test_acc,
-        "train_accuracy": train_acc, "device": device,
-    })  # fmt: skip
+    log.info(
+        "repeat %d: test accuracy %.4f, train accuracy %.4f, %.1f s",
+        r,
+        test_acc,
+        train_acc,
+        res.seconds,
+    )
+    summary.append(
+        {
+            "unfoldings": k,
+            "repeat": r,
+            "dataset": data.name,
+            "n_parameters": count_parameters(model),
+            "test_accuracy": test_acc,
+            "train_accuracy": train_acc,
+            "device": device,
+        }
+    )
     history += [{"unfoldings": k, "repeat": r} | h for h in res.history]
 
 write_table(pd.DataFrame(history), snakemake.output.history)

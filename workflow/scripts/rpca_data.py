@@ -18,7 +18,10 @@ for offset, split in enumerate(("train", "val", "test")):
     data = make_moving_digits(pools[split], counts[split], seed=seed + 1000 * offset, **c)
     log.info(
         "%s: %d sequences, x %s, rms %.3f, digit pixels %.1f%%",
-        split, counts[split], data.x.shape, (data.x**2).mean() ** 0.5,
+        split,
+        counts[split],
+        data.x.shape,
+        (data.x**2).mean() ** 0.5,
         100 * (data.sparse > 0).mean(),
-    )  # fmt: skip
+    )
     save_split(data, snakemake.output[split])

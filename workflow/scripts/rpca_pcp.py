@@ -38,20 +38,40 @@ low_hat = from_matrix(torch.cat([r.low_rank for r in results]), mode, x.shape).f
 sparse_hat = from_matrix(torch.cat([r.sparse for r in results]), mode, x.shape).float()
 iters = torch.cat([r.iterations for r in results]).double()
 converged = torch.cat([r.converged for r in results])
-log.info("PCP: %.1f iterations on average, %d/%d converged, %.2f ms/sample",
-         float(iters.mean()), int(converged.sum()), len(x), 1e3 * seconds)  # fmt: skip
+log.info(
+    "PCP: %.1f iterations on average, %d/%d converged, %.2f ms/sample",
+    float(iters.mean()),
+    int(converged.sum()),
+    len(x),
+    1e3 * seconds,
+)
 if not bool(converged.all()):
     log.warning("PCP did not reach tol %g on %d samples", c["tol"], int((~converged).sum()))
 
 rtol = p.rank_rtol
 rows = [
-    dict(mode=mode, method="pcp", variant="l1", **summary_row(low_hat, sparse_hat, low, sparse,
-         mode, rtol), n_params=0,
-         iterations=float(iters.mean()), converged_fraction=float(converged.double().mean())),
-    dict(mode=mode, method="ground truth", variant="", nmse_low_db=np.nan,
-         nmse_sparse_db=np.nan, **{k: v for k, v in summary_row(low, sparse, low, sparse, mode,
-         rtol).items() if not k.startswith("nmse")}),
-]  # fmt: skip
+    dict(
+        mode=mode,
+        method="pcp",
+        variant="l1",
+        **summary_row(low_hat, sparse_hat, low, sparse, mode, rtol),
+        n_params=0,
+        iterations=float(iters.mean()),
+        converged_fraction=float(converged.double().mean()),
+    ),
+    dict(
+        mode=mode,
+        method="ground truth",
+        variant="",
+        nmse_low_db=np.nan,
+        nmse_sparse_db=np.nan,
+        **{
+            k: v
+            for k, v in summary_row(low, sparse, low, sparse, mode, rtol).items()
+            if not k.startswith("nmse")
+        },
+    ),
+]
 write_table(pd.DataFrame(rows), snakemake.output.metrics)
 timing = dict(mode=mode, method="pcp", variant="l1", time_per_sample_ms=1e3 * seconds)
 write_table(pd.DataFrame([timing]), snakemake.output.timing)

@@ -174,10 +174,12 @@ def _tinyclip_class():
             image_size: int = 32,
             context_length: int = 20,
         ):
-            cfg = tinyclip_config(embed_dim, vision_width, text_width, text_layers, image_size,
-                                  context_length)  # fmt: skip
-            super().__init__(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"],
-                             quick_gelu=cfg["quick_gelu"])  # fmt: skip
+            cfg = tinyclip_config(
+                embed_dim, vision_width, text_width, text_layers, image_size, context_length
+            )
+            super().__init__(
+                cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"], quick_gelu=cfg["quick_gelu"]
+            )
 
     TinyCLIP.__module__, TinyCLIP.__qualname__ = __name__, "TinyCLIP"
     return TinyCLIP
@@ -247,13 +249,19 @@ def train_tinyclip(
         return _contrastive_loss(img, txt, model.logit_scale.exp().clamp(max=100), caps)
 
     res = fit(
-        model, (images, torch.arange(n)), loss_fn, max_steps=steps,
+        model,
+        (images, torch.arange(n)),
+        loss_fn,
+        max_steps=steps,
         sampler=BatchSampler(n, batch_size, seed, mode="fresh"),
         optimizer=lambda p: torch.optim.AdamW(p, lr=lr, weight_decay=weight_decay),
         scheduler=lambda opt: torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.1
         ),
-        batch_transform=shift, device=device, progress=progress, name="tiny CLIP",
-    )  # fmt: skip
+        batch_transform=shift,
+        device=device,
+        progress=progress,
+        name="tiny CLIP",
+    )
     model.eval()
     return res

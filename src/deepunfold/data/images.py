@@ -41,9 +41,15 @@ class ImageData:
     def standardised(self) -> ImageData:
         """A copy with every split standardised by the training images' channel statistics."""
         mean, std = (torch.tensor(v).reshape(1, -1, 1, 1) for v in self.channel_stats())
-        return ImageData(*((t - mean) / std if i % 2 == 0 else t for i, t in enumerate(
-            (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test))),
-            name=self.name)  # fmt: skip
+        return ImageData(
+            *(
+                (t - mean) / std if i % 2 == 0 else t
+                for i, t in enumerate(
+                    (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)
+                )
+            ),
+            name=self.name,
+        )
 
 
 def _split(n: int, fractions: Sequence[float], labels: np.ndarray, seed: int):
@@ -58,9 +64,12 @@ def _split(n: int, fractions: Sequence[float], labels: np.ndarray, seed: int):
 
 
 def load_digit_images(
-    size: int = 16, inner_size: int = 12, val_fraction: float = 0.15,
-    test_fraction: float = 0.25, seed: int = 0,
-) -> ImageData:  # fmt: skip
+    size: int = 16,
+    inner_size: int = 12,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+) -> ImageData:
     """scikit-learn's 1,797 shipped 8x8 digits upsampled to ``size`` pixels (the digit
     ``inner_size`` wide, centred), split stratified into train/val/test."""
     from sklearn.datasets import load_digits
@@ -75,8 +84,9 @@ def load_digit_images(
     return ImageData(x[tr], y[tr], x[va], y[va], x[te], y[te], name)
 
 
-def load_cifar10(root, val_size: int = 5000, limit_train: int | None = None,
-                 seed: int = 0) -> ImageData:  # fmt: skip
+def load_cifar10(
+    root, val_size: int = 5000, limit_train: int | None = None, seed: int = 0
+) -> ImageData:
     """CIFAR-10 from torchvision's files under ``root`` (no download): the 50,000 training
     images less ``val_size`` held out for validation (fixed seed), and the 10,000 test images."""
     from torchvision.datasets import CIFAR10
@@ -85,8 +95,9 @@ def load_cifar10(root, val_size: int = 5000, limit_train: int | None = None,
     from deepunfold.io import require_files
 
     info = TORCHVISION["CIFAR10"]
-    require_files([f"{root}/{f}" for f in info["files"] + info["train_files"]], "CIFAR-10",
-                  info["how"])  # fmt: skip
+    require_files(
+        [f"{root}/{f}" for f in info["files"] + info["train_files"]], "CIFAR-10", info["how"]
+    )
 
     def tensors(train):
         ds = CIFAR10(str(root), train=train, download=False)

@@ -192,8 +192,10 @@ def _smooth_orthonormal(n: int, size: int, rank: int, smoothness: float, rng) ->
     if smoothness > 0:
         # circular Gaussian smoothing along the pixel axis keeps every column smooth
         k = np.fft.fftfreq(size)
-        a = np.fft.ifft(np.fft.fft(a, axis=1) * np.exp(-2 * (np.pi * k * smoothness) ** 2)[
-            None, :, None], axis=1).real  # fmt: skip
+        a = np.fft.ifft(
+            np.fft.fft(a, axis=1) * np.exp(-2 * (np.pi * k * smoothness) ** 2)[None, :, None],
+            axis=1,
+        ).real
     q, _ = np.linalg.qr(a)
     return q
 
@@ -234,9 +236,16 @@ def make_moving_digits(
     which = rng.integers(0, len(digits), (n_sequences, n_digits))
     sparse = render_digits(digits, positions, size, which)
     low_rank = low_rank_background(
-        n_sequences, n_frames, size, rank, background_rms, rank_decay, temporal_variation, rng,
+        n_sequences,
+        n_frames,
+        size,
+        rank,
+        background_rms,
+        rank_decay,
+        temporal_variation,
+        rng,
         background_smoothness,
-    )  # fmt: skip
+    )
     noise = rng.standard_normal(low_rank.shape).astype(np.float32) * np.float32(noise_std)
     return MovingDigits(low_rank + sparse + noise, low_rank, sparse, positions.astype(np.float32))
 

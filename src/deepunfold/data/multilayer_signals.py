@@ -45,8 +45,9 @@ def make_multilayer_dictionaries(
     for rows, cols in zip(dims[1:-1], dims[2:], strict=True):
         if not 1 <= atom_nnz <= rows:
             raise ValueError(f"atom_nnz must lie in [1, {rows}], got {atom_nnz}")
-        codes = sparse_codes(cols, rows, nnz=atom_nnz, amplitude=(1.0, 1.0), generator=gen,
-                             dtype=dtype)  # fmt: skip
+        codes = sparse_codes(
+            cols, rows, nnz=atom_nnz, amplitude=(1.0, 1.0), generator=gen, dtype=dtype
+        )
         Ds.append(normalize_columns(codes.T))
     return Ds
 
@@ -74,8 +75,9 @@ def generate_signals(
     I)`, and :math:`\gamma_{i-1} = D_i\gamma_i`."""
     gen = torch.Generator().manual_seed(seed)
     dtype = Ds[0].dtype
-    g = sparse_codes(n_signals, Ds[-1].shape[1], nnz=sparsity, amplitude=amplitude, generator=gen,
-                     dtype=dtype)  # fmt: skip
+    g = sparse_codes(
+        n_signals, Ds[-1].shape[1], nnz=sparsity, amplitude=amplitude, generator=gen, dtype=dtype
+    )
     gammas = [g]
     for D in reversed(Ds[1:]):
         gammas.insert(0, gammas[0] @ D.T)

@@ -215,11 +215,17 @@ def make_problem(
         x = add_noise(z @ A.T, gen, noise_std=noise_std, snr_db=snr_db)
         data[name] = (x.float(), z.float())
     meta = {
-        "m": m, "n": n, "sparsity": sparsity, "noise_std": noise_std,
+        "m": m,
+        "n": n,
+        "sparsity": sparsity,
+        "noise_std": noise_std,
         "snr_db": float("nan") if snr_db is None else float(snr_db),
-        "n_train": n_train, "n_val": n_val, "n_test": n_test, "seed": seed,
+        "n_train": n_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        "seed": seed,
         "normalize": normalize,
-    }  # fmt: skip
+    }
     return SparseProblem(A=A.float(), data=data, meta=meta)
 
 

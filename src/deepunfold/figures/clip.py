@@ -32,9 +32,16 @@ def plot_accuracy_vs_nnz(table1: pd.DataFrame, dense_acc: float, chance: float, 
     ax.plot(nnz, acc, "o-", color="tab:blue", label="sparse codes")
     # labels alternate below the curve at growing depth so that crowded points stay legible
     for k, (x, y, lam) in enumerate(zip(nnz, acc, table1["lambda"], strict=True)):
-        ax.annotate(f"λ={lam:g}", (x, y), textcoords="offset points", fontsize=7,
-                    xytext=(0, (-12 - 9 * (k % 4)) if y > 25 else 12), ha="center", rotation=0,
-                    arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5})  # fmt: skip
+        ax.annotate(
+            f"λ={lam:g}",
+            (x, y),
+            textcoords="offset points",
+            fontsize=7,
+            xytext=(0, (-12 - 9 * (k % 4)) if y > 25 else 12),
+            ha="center",
+            rotation=0,
+            arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5},
+        )
     ax.axhline(100 * dense_acc, color="k", lw=1.5, label=f"dense: {100 * dense_acc:.2f} %")
     ax.axhline(100 * chance, color="0.5", ls=":", lw=1.2, label=f"chance: {100 * chance:.1f} %")
     ax.set_xscale("symlog", linthresh=1.0)

@@ -11,9 +11,12 @@ MODEL_LABELS = {"cnn": "ResNet (plain conv stem)", "sdnet": "SDNet (CSC stem)"}
 ROBUST_STYLE = {
     "cnn": dict(color="tab:gray", marker="s", label="ResNet (plain conv stem)"),
     "sdnet": dict(color="tab:blue", marker="o", label=r"SDNet, $\lambda$ as trained"),
-    "sdnet_tuned": dict(color="tab:red", marker="^",
-                        label=r"SDNet, $\lambda$ raised at test time (chosen on validation)"),
-}  # fmt: skip
+    "sdnet_tuned": dict(
+        color="tab:red",
+        marker="^",
+        label=r"SDNet, $\lambda$ raised at test time (chosen on validation)",
+    ),
+}
 RES_STYLE = {
     "mlista": dict(color="tab:blue", marker="o", label="ML-ISTA net (layers start from 0)"),
     "rescsc": dict(color="tab:red", marker="s", label=r"Res-CSC ($\Gamma_i^0 = \Gamma_{i-2}$)"),
@@ -30,8 +33,10 @@ def plot_training(history: pd.DataFrame, parameters: pd.DataFrame, dataset: str)
     fig, (ax_loss, ax_acc) = new_figure(1, 2, width=4.8, height=3.6)
     for model, rows in history.groupby("model", sort=False):
         p = parameters.set_index("model").loc[model]
-        label = (f"{MODEL_LABELS.get(model, model)}: {int(p['n_parameters']):,} parameters, "
-                 f"test {100 * p['test_accuracy']:.2f}%")  # fmt: skip
+        label = (
+            f"{MODEL_LABELS.get(model, model)}: {int(p['n_parameters']):,} parameters, "
+            f"test {100 * p['test_accuracy']:.2f}%"
+        )
         style = ROBUST_STYLE[model] | {"label": label, "marker": None}
         ax_loss.plot(rows["epoch"], rows["train_loss"], **style)
         ax_acc.plot(rows["epoch"], 100 * rows["val_accuracy"], **style)
@@ -108,14 +113,18 @@ def plot_res_csc(summary: pd.DataFrame, dataset: str):
             "label": f"{RES_STYLE[variant]['label']}, {int(rows['n_parameters'].iloc[0]):,} "
             "parameters"
         }
-        ax.errorbar(rows["unfoldings"], 100 * rows["test_accuracy_mean"], yerr=err, capsize=3,
-                    **style)  # fmt: skip
+        ax.errorbar(
+            rows["unfoldings"], 100 * rows["test_accuracy_mean"], yerr=err, capsize=3, **style
+        )
     ax.set_xticks(sorted(summary["unfoldings"].unique()))
     ax.set_xlabel("ML-ISTA unfoldings after the forward pass (0: forward pass only)")
     ax.set_ylabel("test accuracy (%)")
     repeats = int(summary["repeats"].max())
-    ax.set_title(f"Res-CSC against plain ML-ISTA initialisation\n{dataset}, mean over "
-                 f"{repeats} training run{'s' if repeats > 1 else ''}"
-                 f"{' (bars: one std)' if repeats > 1 else ''}", fontsize=10)  # fmt: skip
+    ax.set_title(
+        f"Res-CSC against plain ML-ISTA initialisation\n{dataset}, mean over "
+        f"{repeats} training run{'s' if repeats > 1 else ''}"
+        f"{' (bars: one std)' if repeats > 1 else ''}",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="lower right")
     return fig

@@ -93,8 +93,14 @@ def plot_convergence(summary: pd.DataFrame, max_iter: int, conv_tol: float):
         axes[0].fill_between(
             rows.sparsity, rows.iterations_q25, rows.iterations_q75, color=c, alpha=0.15
         )
-        axes[1].plot(rows.sparsity, rows.nmse_db, mk, color=c, ms=8 if solver == "ista" else 5,
-                     label=_label(solver))  # fmt: skip
+        axes[1].plot(
+            rows.sparsity,
+            rows.nmse_db,
+            mk,
+            color=c,
+            ms=8 if solver == "ista" else 5,
+            label=_label(solver),
+        )
     axes[0].set_yscale("log")
     axes[0].set_xlabel("sparsity level (fraction of zeros in z)")
     axes[0].set_ylabel("iterations to converge (median, IQR band)")
@@ -114,8 +120,14 @@ def plot_training(histories: dict[str, pd.DataFrame], setting: str):
     fig, axes = new_figure(1, len(names), width=4.6, height=3.6, squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         h = histories[name]
-        ax.plot(h.step, h.train_nmse_db, color=COLORS.get(name, "C0"), alpha=0.5, lw=1,
-                label="training batches")  # fmt: skip
+        ax.plot(
+            h.step,
+            h.train_nmse_db,
+            color=COLORS.get(name, "C0"),
+            alpha=0.5,
+            lw=1,
+            label="training batches",
+        )
         ax.plot(h.step, h.val_nmse_db, color=COLORS.get(name, "C0"), lw=1.6, label="validation")
         starts = h.groupby("layer").step.min()
         for layer, s in starts.items():
@@ -129,22 +141,36 @@ def plot_training(histories: dict[str, pd.DataFrame], setting: str):
     return fig
 
 
-def plot_layers(layers: dict[str, pd.DataFrame], baselines: pd.DataFrame, setting: str,
-                true_zeros: float):  # fmt: skip
+def plot_layers(
+    layers: dict[str, pd.DataFrame], baselines: pd.DataFrame, setting: str, true_zeros: float
+):
     """Test NMSE (dB) and fraction of zeros per layer; ISTA / FISTA at as many iterations."""
     fig, axes = new_figure(1, 2, width=5.2, height=3.9)
     depth = max(int(t.layer.max()) for t in layers.values()) if layers else 16
     base = baselines[baselines.iteration <= depth]
     for solver, rows in base.groupby("solver", sort=False):
-        axes[0].plot(rows.iteration, rows.nmse_db, "s--", ms=3, color=COLORS[solver],
-                     label=_label(solver))  # fmt: skip
-        axes[1].plot(rows.iteration, rows.fraction_zeros, "s--", ms=3, color=COLORS[solver],
-                     label=_label(solver))  # fmt: skip
+        axes[0].plot(
+            rows.iteration, rows.nmse_db, "s--", ms=3, color=COLORS[solver], label=_label(solver)
+        )
+        axes[1].plot(
+            rows.iteration,
+            rows.fraction_zeros,
+            "s--",
+            ms=3,
+            color=COLORS[solver],
+            label=_label(solver),
+        )
     for name, t in layers.items():
         c = COLORS.get(name, "C0")
         axes[0].plot(t.layer, t.test_nmse_db, "o-", color=c, label=f"{_label(name)} (depth t)")
-        axes[0].plot(t.layer, t.final_test_nmse_db, ":", color=c, lw=1,
-                     label=f"{_label(name)}: layer t of the deepest")  # fmt: skip
+        axes[0].plot(
+            t.layer,
+            t.final_test_nmse_db,
+            ":",
+            color=c,
+            lw=1,
+            label=f"{_label(name)}: layer t of the deepest",
+        )
         axes[1].plot(t.layer, t.test_fraction_zeros, "o-", color=c, label=_label(name))
     axes[1].axhline(true_zeros, color="tab:purple", ls=":", label="true codes")
     axes[0].set_xlabel("layers / iterations")
@@ -162,16 +188,23 @@ def plot_layers(layers: dict[str, pd.DataFrame], baselines: pd.DataFrame, settin
     return fig
 
 
-def plot_nmse_iterations(layers: dict[str, pd.DataFrame], baselines: pd.DataFrame,
-                         setting: str, lam: float):  # fmt: skip
+def plot_nmse_iterations(
+    layers: dict[str, pd.DataFrame], baselines: pd.DataFrame, setting: str, lam: float
+):
     """NMSE against iterations (ISTA, FISTA) and layers (learned networks), log x axis."""
     fig, ax = new_figure(width=7.0, height=4.4)
     for solver, rows in baselines.groupby("solver", sort=False):
-        ax.plot(rows.iteration, rows.nmse_db, color=COLORS[solver], lw=1.5,
-                label=f"{_label(solver)} ($\\lambda$ = {lam:g})")  # fmt: skip
+        ax.plot(
+            rows.iteration,
+            rows.nmse_db,
+            color=COLORS[solver],
+            lw=1.5,
+            label=f"{_label(solver)} ($\\lambda$ = {lam:g})",
+        )
     for name, t in layers.items():
-        ax.plot(t.layer, t.test_nmse_db, "o-", ms=4, color=COLORS.get(name, "C0"),
-                label=_label(name))  # fmt: skip
+        ax.plot(
+            t.layer, t.test_nmse_db, "o-", ms=4, color=COLORS.get(name, "C0"), label=_label(name)
+        )
     ax.set_xscale("log")
     ax.set_xlabel("iterations (ISTA, FISTA) / layers (learned networks)")
     ax.set_ylabel("test NMSE (dB)")

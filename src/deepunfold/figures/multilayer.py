@@ -34,10 +34,20 @@ def plot_recovery(recovery: pd.DataFrame, dictionaries: pd.DataFrame):
     for ax, (_, d) in zip(axes[0], dictionaries.iterrows(), strict=True):
         sub = recovery[recovery.dictionary == d["dictionary"]]
         for method, rows in sub.groupby("method", sort=False):
-            ax.plot(rows["sparsity"], 100 * rows["recovery_rate"], ms=3, label=method,
-                    **METHOD_STYLE[method])  # fmt: skip
-        ax.axvline(d["bound"], color="k", ls=":", lw=1.2,
-                   label=f"bound (1 + 1/$\\mu$)/2 = {d['bound']:.2f}")  # fmt: skip
+            ax.plot(
+                rows["sparsity"],
+                100 * rows["recovery_rate"],
+                ms=3,
+                label=method,
+                **METHOD_STYLE[method],
+            )
+        ax.axvline(
+            d["bound"],
+            color="k",
+            ls=":",
+            lw=1.2,
+            label=f"bound (1 + 1/$\\mu$)/2 = {d['bound']:.2f}",
+        )
         ax.axvspan(0, d["bound"], color="tab:green", alpha=0.08)
         ax.set_xlim(0, sub["sparsity"].max() + 0.5)
         ax.set_ylim(-3, 103)
@@ -50,8 +60,10 @@ def plot_recovery(recovery: pd.DataFrame, dictionaries: pd.DataFrame):
         )
         ax.legend(fontsize=7, loc="lower left")
     n_trials = int(recovery["n_trials"].iloc[0])
-    fig.suptitle(f"Support recovery of BP (FISTA) and OMP vs sparsity ({n_trials} trials per "
-                 "point, noiseless); shaded: guaranteed by the coherence bound")  # fmt: skip
+    fig.suptitle(
+        f"Support recovery of BP (FISTA) and OMP vs sparsity ({n_trials} trials per "
+        "point, noiseless); shaded: guaranteed by the coherence bound"
+    )
     return fig
 
 
@@ -76,12 +88,14 @@ def plot_pursuit_errors(errors: pd.DataFrame, one_shot: pd.DataFrame):
         gap_ax.plot(it[gap > 0], gap[gap > 0], label=method, **style)
     for layer, ax in zip(layers, axes, strict=False):
         for _, r in one_shot.iterrows():
-            ax.axhline(r[f"rel_error_{layer}"], label=r["method"],
-                       **METHOD_STYLE["layered thresholding"])  # fmt: skip
+            ax.axhline(
+                r[f"rel_error_{layer}"], label=r["method"], **METHOD_STYLE["layered thresholding"]
+            )
         ax.set_yscale("log")
         ax.set_xlabel("iteration")
-        ax.set_ylabel(f"mean $\\|\\hat\\gamma_{layer} - \\gamma_{layer}\\| / "
-                      f"\\|\\gamma_{layer}\\|$")  # fmt: skip
+        ax.set_ylabel(
+            f"mean $\\|\\hat\\gamma_{layer} - \\gamma_{layer}\\| / \\|\\gamma_{layer}\\|$"
+        )
         ax.set_title(f"layer {layer}: $\\gamma_{layer}$")
         ax.legend(fontsize=7, loc="best")
     gap_ax.set_yscale("log")
@@ -90,8 +104,10 @@ def plot_pursuit_errors(errors: pd.DataFrame, one_shot: pd.DataFrame):
     gap_ax.set_title("objective of the multi-layer BP (P)")
     gap_ax.legend(fontsize=7)
     model = " ".join(f"D_{i}" for i in layers) + f" \\gamma_{layers[-1]} + w"
-    fig.suptitle(f"Multi-layer pursuits on $y = {model}$ (means over signals; layered "
-                 "thresholding with oracle cardinalities)")  # fmt: skip
+    fig.suptitle(
+        f"Multi-layer pursuits on $y = {model}$ (means over signals; layered "
+        "thresholding with oracle cardinalities)"
+    )
     return fig
 
 
@@ -105,10 +121,22 @@ def plot_forward_support(support: pd.DataFrame):
     colors = {1: "tab:blue", 2: "tab:red"}
     for layer, rows in support.groupby("layer"):
         c = colors.get(layer, None)
-        a1.plot(rows["noise_std"], 100 * rows["exact_recovery"], "o-", ms=3, color=c,
-                label=f"$\\gamma_{layer}$")  # fmt: skip
-        a2.plot(rows["noise_std"], 100 * rows["support_overlap"], "o-", ms=3, color=c,
-                label=f"$\\gamma_{layer}$")  # fmt: skip
+        a1.plot(
+            rows["noise_std"],
+            100 * rows["exact_recovery"],
+            "o-",
+            ms=3,
+            color=c,
+            label=f"$\\gamma_{layer}$",
+        )
+        a2.plot(
+            rows["noise_std"],
+            100 * rows["support_overlap"],
+            "o-",
+            ms=3,
+            color=c,
+            label=f"$\\gamma_{layer}$",
+        )
     a1.set_ylabel("exact support recovery (% of signals)")
     a2.set_ylabel("true support found (% of non-zeros, mean)")
     for ax in (a1, a2):
@@ -116,8 +144,9 @@ def plot_forward_support(support: pd.DataFrame):
         ax.set_ylim(-3, 103)
         ax.legend(fontsize=8)
     n = int(support["n_signals"].iloc[0])
-    fig.suptitle(f"Forward pass (layered thresholding, oracle biases) vs noise, {n} signals "
-                 "per level")  # fmt: skip
+    fig.suptitle(
+        f"Forward pass (layered thresholding, oracle biases) vs noise, {n} signals per level"
+    )
     return fig
 
 
@@ -133,15 +162,30 @@ def plot_unfolding_accuracy(summary: pd.DataFrame, history: pd.DataFrame, datase
     k = summary["unfoldings"].to_numpy()
     mean = 100 * summary["test_accuracy_mean"].to_numpy()
     std = 100 * np.nan_to_num(summary["test_accuracy_std"].to_numpy())
-    a1.errorbar(k, mean, yerr=std, fmt="o-", capsize=3, color="tab:blue",
-                label="ML-ISTA net (k unfoldings)")  # fmt: skip
+    a1.errorbar(
+        k, mean, yerr=std, fmt="o-", capsize=3, color="tab:blue", label="ML-ISTA net (k unfoldings)"
+    )
     ff = summary["unfoldings"] == 0
     if ff.any():
-        a1.errorbar(k[ff], mean[ff], yerr=std[ff], fmt="s", ms=8, capsize=3, color="tab:red",
-                    label="feed-forward CNN (k = 0)")  # fmt: skip
+        a1.errorbar(
+            k[ff],
+            mean[ff],
+            yerr=std[ff],
+            fmt="s",
+            ms=8,
+            capsize=3,
+            color="tab:red",
+            label="feed-forward CNN (k = 0)",
+        )
     for ki, m, p in zip(k, mean, summary["n_parameters"], strict=True):
-        a1.annotate(f"{p:,} params", (ki, m), textcoords="offset points", xytext=(0, 8),
-                    ha="center", fontsize=7)  # fmt: skip
+        a1.annotate(
+            f"{p:,} params",
+            (ki, m),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            fontsize=7,
+        )
     a1.set_xlabel("ML-ISTA unfoldings k")
     a1.set_ylabel("test accuracy (%), mean $\\pm$ std over repeats")
     a1.set_xticks(k)
@@ -156,6 +200,7 @@ def plot_unfolding_accuracy(summary: pd.DataFrame, history: pd.DataFrame, datase
     a2.set_ylabel("test accuracy (%), mean over repeats")
     a2.set_title("training under the same budget")
     a2.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Unfolded ML-ISTA network vs feed-forward CNN on {dataset} "
-                 "(same parameters for every k)")  # fmt: skip
+    fig.suptitle(
+        f"Unfolded ML-ISTA network vs feed-forward CNN on {dataset} (same parameters for every k)"
+    )
     return fig

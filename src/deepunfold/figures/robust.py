@@ -71,9 +71,13 @@ def plot_breakdown(
         a1.plot(m["magnitude"], m["mean_abs_error"], "o-", ms=3, color=COLORS[k], label=LABELS[k])
         c = by_count[by_count.estimator == k]
         a2.plot(
-            c["n_outliers"] / n_obs, c["mean_abs_error"], "o-", ms=3, color=COLORS[k],
+            c["n_outliers"] / n_obs,
+            c["mean_abs_error"],
+            "o-",
+            ms=3,
+            color=COLORS[k],
             label=LABELS[k],
-        )  # fmt: skip
+        )
     a1.set_xscale("symlog", linthresh=1.0)
     a1.set_yscale("symlog", linthresh=0.01)
     a1.set_xlabel("outlier magnitude (offset from the true value, symlog)")

@@ -29,8 +29,9 @@ def plot_loss(history: pd.DataFrame, mode: str, prox: str):
     ax.plot(history["epoch"], history["train_loss"], "o-", ms=3, label="training")
     ax.plot(history["epoch"], history["val_loss"], "s-", ms=3, label="validation")
     best = history.loc[history["val_loss"].idxmin()]
-    ax.plot([best["epoch"]], [best["val_loss"]], "k*", ms=12,
-            label=f"kept: epoch {int(best['epoch'])}")  # fmt: skip
+    ax.plot(
+        [best["epoch"]], [best["val_loss"]], "k*", ms=12, label=f"kept: epoch {int(best['epoch'])}"
+    )
     ax.set_yscale("log")
     ax.set_xlabel("epoch (0 = initialisation, untrained ISTA-RPCA)")
     ax.set_ylabel(r"MSE($\hat L$, L) + MSE($\hat S$, S)")
@@ -112,8 +113,7 @@ def plot_sparsity(stats: dict, mode: str, prox: str, target_group_fraction: floa
         ax.set_ylabel(what)
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Sparsity of $S^k$ per layer, test set, {variant_title(mode, prox)}",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(f"Sparsity of $S^k$ per layer, test set, {variant_title(mode, prox)}", fontsize=10)
     return fig
 
 
@@ -207,12 +207,15 @@ def plot_comparison(table: pd.DataFrame):
         if key == "rank":
             truth = table[table["method"] == "ground truth"]
             for j, (_, row) in enumerate(truth.iterrows()):
-                ax.axhline(row["rank"], color=f"C{j}", ls=":", lw=1.2,
-                           label=f"true rank ({row['mode']})")  # fmt: skip
+                ax.axhline(
+                    row["rank"], color=f"C{j}", ls=":", lw=1.2, label=f"true rank ({row['mode']})"
+                )
         ax.set_ylabel(what)
         ax.legend(fontsize=7)
-    fig.suptitle("Tasks 4 and 5: learned RPCA (L1, L1,2) vs untrained ISTA-RPCA and PCP, test set",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "Tasks 4 and 5: learned RPCA (L1, L1,2) vs untrained ISTA-RPCA and PCP, test set",
+        fontsize=10,
+    )
     return fig
 
 
@@ -223,11 +226,17 @@ def plot_timing(timing: pd.DataFrame):
     for sub, pos in _grouped_bars(ax, methods, "time_per_sample_ms").values():
         for x, (label, row) in zip(pos, sub.iterrows(), strict=True):
             if label != "PCP" and np.isfinite(row["speedup_vs_pcp"]):
-                ax.annotate(f"{row['speedup_vs_pcp']:.1f}x", (x, row["time_per_sample_ms"]),
-                            ha="center", va="bottom", fontsize=7)  # fmt: skip
+                ax.annotate(
+                    f"{row['speedup_vs_pcp']:.1f}x",
+                    (x, row["time_per_sample_ms"]),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
     ax.set_yscale("log")
     ax.set_ylabel("time per sample (ms, log scale; one thread)")
     ax.legend(fontsize=7)
-    ax.set_title("Tasks 4 and 5: time per test sample on this machine (label: speed-up over PCP)",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        "Tasks 4 and 5: time per test sample on this machine (label: speed-up over PCP)", fontsize=9
+    )
     return fig

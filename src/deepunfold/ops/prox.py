@@ -226,9 +226,11 @@ class _SVTFunction(torch.autograd.Function):
         limit = 0.5 * (active.unsqueeze(-1) + active.unsqueeze(-2))
         d = torch.where(ds.abs() > tiny.unsqueeze(-1), dd, limit).clamp(0.0, 1.0)
         ss = s.unsqueeze(-1) + s.unsqueeze(-2)
-        p = torch.where(ss > tiny.unsqueeze(-1),
-                        (f.unsqueeze(-1) + f.unsqueeze(-2)) / ss.clamp_min(tiny.unsqueeze(-1)),
-                        torch.zeros_like(ss)).clamp(0.0, 1.0)  # fmt: skip
+        p = torch.where(
+            ss > tiny.unsqueeze(-1),
+            (f.unsqueeze(-1) + f.unsqueeze(-2)) / ss.clamp_min(tiny.unsqueeze(-1)),
+            torch.zeros_like(ss),
+        ).clamp(0.0, 1.0)
         omega = u.mT @ g @ v
         sym, skew = 0.5 * (omega + omega.mT), 0.5 * (omega - omega.mT)
         gx = u @ (d * sym + p * skew) @ vh

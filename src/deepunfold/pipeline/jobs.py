@@ -79,9 +79,18 @@ def setup_job(log_path: str | Path | None, threads: int = 1, seed: int | None = 
 def package_versions(names=None) -> dict[str, str]:
     """Installed versions of the packages that shape the results."""
     names = names or [
-        "deepunfold", "torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib",
-        "pyarrow", "scikit-learn", "open_clip_torch", "snakemake",
-    ]  # fmt: skip
+        "deepunfold",
+        "torch",
+        "torchvision",
+        "numpy",
+        "scipy",
+        "pandas",
+        "matplotlib",
+        "pyarrow",
+        "scikit-learn",
+        "open_clip_torch",
+        "snakemake",
+    ]
     out = {"python": sys.version.split()[0]}
     for name in names:
         try:

@@ -11,9 +11,13 @@ from deepunfold.io import atomic_path
 from deepunfold.pipeline.jobs import package_versions
 
 __all__ = [
-    "MEASUREMENTS_DIR", "is_measurement", "sha256", "job_devices", "build_manifest",
+    "MEASUREMENTS_DIR",
+    "is_measurement",
+    "sha256",
+    "job_devices",
+    "build_manifest",
     "write_manifest",
-]  # fmt: skip
+]
 
 # Wall-clock measurements of this machine (time per sample, job run times) live under this
 # folder and nowhere else: they differ between any two runs by nature, so the manifest lists
@@ -88,8 +92,13 @@ def build_manifest(paths, config: dict, logs: str | Path | None = None) -> dict:
                 "sha256": sha256(path),
             }
         )
-    manifest = {"n_files": len(entries), "files": entries, "measurements": measurements,
-                "config": config, "versions": package_versions()}  # fmt: skip
+    manifest = {
+        "n_files": len(entries),
+        "files": entries,
+        "measurements": measurements,
+        "config": config,
+        "versions": package_versions(),
+    }
     if logs is not None:
         manifest["devices"] = job_devices(logs)
     return manifest

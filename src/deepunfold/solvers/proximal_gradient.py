@@ -281,9 +281,18 @@ def ista(
             with the current iterate, e.g. to score each iterate against a ground truth.
     """
     return _proximal_gradient(
-        x, A, lam, accelerated=False, step=step, max_iter=max_iter, tol=tol, z0=z0,
-        nonneg=nonneg, record_history=record_history, callback=callback,
-    )  # fmt: skip
+        x,
+        A,
+        lam,
+        accelerated=False,
+        step=step,
+        max_iter=max_iter,
+        tol=tol,
+        z0=z0,
+        nonneg=nonneg,
+        record_history=record_history,
+        callback=callback,
+    )
 
 
 def fista(
@@ -311,6 +320,15 @@ def fista(
     iterates :math:`z^k`, not the extrapolated points.
     """
     return _proximal_gradient(
-        x, A, lam, accelerated=True, step=step, max_iter=max_iter, tol=tol, z0=z0,
-        nonneg=nonneg, record_history=record_history, callback=callback,
-    )  # fmt: skip
+        x,
+        A,
+        lam,
+        accelerated=True,
+        step=step,
+        max_iter=max_iter,
+        tol=tol,
+        z0=z0,
+        nonneg=nonneg,
+        record_history=record_history,
+        callback=callback,
+    )

@@ -57,15 +57,18 @@ def robustness_study(
     def row(name, model, s, lam=None):
         """One table row; ``lam=None`` is the model's own (trained) lambda."""
         shown = float("nan") if model is cnn else lam0 if lam is None else lam
-        return {"noise_std": s, "model": name, "lambda": shown,
-                "val_accuracy": score(model, "val", s, lam),
-                "test_accuracy": score(model, "test", s, lam)}  # fmt: skip
+        return {
+            "noise_std": s,
+            "model": name,
+            "lambda": shown,
+            "val_accuracy": score(model, "val", s, lam),
+            "test_accuracy": score(model, "test", s, lam),
+        }
 
     rows, sweep = [], []
     for s in noise_stds:
         val = {lam: score(sdnet, "val", s, lam) for lam in lambdas}
         sweep += [{"noise_std": s, "lambda": lam, "val_accuracy": a} for lam, a in val.items()]
         best = max(lambdas, key=lambda lam, val=val: (val[lam], -lam))  # ties: the smaller
-        rows += [row("cnn", cnn, s), row("sdnet", sdnet, s),
-                 row("sdnet_tuned", sdnet, s, best)]  # fmt: skip
+        rows += [row("cnn", cnn, s), row("sdnet", sdnet, s), row("sdnet_tuned", sdnet, s, best)]
     return pd.DataFrame(rows), pd.DataFrame(sweep)

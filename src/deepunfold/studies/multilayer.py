@@ -122,8 +122,9 @@ def pursuit_errors(
     for name, pursuit in PURSUITS.items():
         res = pursuit(signals.y, Ds, lams, n_iter, reference=signals.gammas)
         h = {k: v.mean(dim=1) for k, v in res.history.items()}
-        frame = pd.DataFrame({"iteration": range(n_iter + 1)} |
-                             {k: v.numpy() for k, v in h.items()})  # fmt: skip
+        frame = pd.DataFrame(
+            {"iteration": range(n_iter + 1)} | {k: v.numpy() for k, v in h.items()}
+        )
         frame.insert(0, "method", name)
         rows.append(frame)
     return pd.concat(rows, ignore_index=True)
@@ -158,8 +159,12 @@ def oracle_thresholding(
     keep = [(g != 0).sum(dim=1) for g in signals.gammas]
     lt = layered_thresholding(signals.y, [matrix_layer(D) for D in Ds], None, keep=keep)
     return pd.DataFrame(
-        [{"method": "layered thresholding"}
-         | {f"rel_error_{i + 1}": float(relative_error(g, t).mean())
-            for i, (g, t) in enumerate(zip(lt, signals.gammas, strict=True))}
-         | {"objective": float(ml_objective(signals.y, Ds, lt[-1], lams).mean())}]
-    )  # fmt: skip
+        [
+            {"method": "layered thresholding"}
+            | {
+                f"rel_error_{i + 1}": float(relative_error(g, t).mean())
+                for i, (g, t) in enumerate(zip(lt, signals.gammas, strict=True))
+            }
+            | {"objective": float(ml_objective(signals.y, Ds, lt[-1], lams).mean())}
+        ]
+    )

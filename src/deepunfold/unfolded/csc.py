@@ -167,9 +167,13 @@ class CSCLayer(nn.Module):
             v = torch.randn(code_shape, generator=gen, dtype=torch.float64).to(w.device, w.dtype)
             n_iter = max(n_iter, 1000)  # a cold start runs to convergence
         sigma, self._v = power_iteration(
-            lambda g: self.synthesis(g, out_hw), n_iter=n_iter, tol=tol,
-            adjoint=self.analysis, v0=v, return_vector=True,
-        )  # fmt: skip
+            lambda g: self.synthesis(g, out_hw),
+            n_iter=n_iter,
+            tol=tol,
+            adjoint=self.analysis,
+            v0=v,
+            return_vector=True,
+        )
         self.lipschitz.fill_(sigma**2)
         return float(self.lipschitz)
 
@@ -198,9 +202,10 @@ class CSCLayer(nn.Module):
         z = momentum(g, torch.zeros_like(g))
         for _ in range(n_iter - 1):
             g_new = soft_threshold(
-                z - step * self.analysis(self.synthesis(z, hw)) + dtx, step * lam,
+                z - step * self.analysis(self.synthesis(z, hw)) + dtx,
+                step * lam,
                 nonneg=self.nonneg,
-            )  # fmt: skip
+            )
             z = momentum(g_new, g)
             g = g_new
         return g
@@ -311,8 +316,17 @@ class ResNet(Configurable, nn.Module):
         return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-def resnet(kind: str, in_channels: int, n_classes: int, widths, blocks, csc=None, mean=None,
-           std=None, seed: int = 0) -> ResNet:  # fmt: skip
+def resnet(
+    kind: str,
+    in_channels: int,
+    n_classes: int,
+    widths,
+    blocks,
+    csc=None,
+    mean=None,
+    std=None,
+    seed: int = 0,
+) -> ResNet:
     """The CNN (``kind="cnn"``) or the SDNet (``kind="sdnet"``) of the same architecture."""
     stems = {"cnn": "conv", "sdnet": "csc"}
     if kind not in stems:
@@ -329,9 +343,12 @@ def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tenso
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     rows = (dy[:, None] + torch.arange(h)[None]).to(x.device)
     cols = (dx[:, None] + torch.arange(w)[None]).to(x.device)
-    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                 torch.arange(x.shape[1], device=x.device)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]  # fmt: skip
+    out = padded[
+        torch.arange(n, device=x.device)[:, None, None, None],
+        torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
     flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
@@ -361,13 +378,15 @@ def train_image_classifier(
     and ``metrics`` the ``val_accuracy`` and ``test_accuracy`` of the kept weights.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, "
-                         f"{batch_size}, {lr}")  # fmt: skip
+        raise ValueError(
+            f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}"
+        )
     if optimizer == "sgd":
 
         def make(params):
-            return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                                   weight_decay=weight_decay)  # fmt: skip
+            return torch.optim.SGD(
+                params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay
+            )
     elif optimizer == "adam":
 
         def make(params):
@@ -384,18 +403,31 @@ def train_image_classifier(
     def record(rec):
         rec["seconds"] = time.perf_counter() - start
         if log is not None:
-            log.info("epoch %d: train loss %.4f, val accuracy %.4f", rec["epoch"],
-                     rec["train_loss"], rec["val_accuracy"])  # fmt: skip
+            log.info(
+                "epoch %d: train loss %.4f, val accuracy %.4f",
+                rec["epoch"],
+                rec["train_loss"],
+                rec["val_accuracy"],
+            )
 
     res = fit(
-        model, (data.x_train, data.y_train), lambda m, b: F.cross_entropy(m(b[0]), b[1]),
-        epochs=epochs, batch_size=batch_size, seed=seed, optimizer=make,
+        model,
+        (data.x_train, data.y_train),
+        lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        optimizer=make,
         scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps),
         batch_transform=(lambda b, gen: (_augment(b[0], gen), b[1])) if augment else None,
         # the best validation accuracy keeps its weights; no early stop
-        evaluate=evaluate, monitor="val_accuracy", maximize=True, callback=record,
-        device=device, name=type(model).__name__,
-    )  # fmt: skip
+        evaluate=evaluate,
+        monitor="val_accuracy",
+        maximize=True,
+        callback=record,
+        device=device,
+        name=type(model).__name__,
+    )
     keys = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds")
     res.history = [{k: r[k] for k in keys} for r in res.history]
     model.eval()

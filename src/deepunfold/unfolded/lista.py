@@ -304,9 +304,13 @@ def build_model(
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     return MODELS[name](
-        A, n_layers, lam=lam, support_selection=support_selection,
-        percent_step=percent_step, percent_max=percent_max,
-    )  # fmt: skip
+        A,
+        n_layers,
+        lam=lam,
+        support_selection=support_selection,
+        percent_step=percent_step,
+        percent_max=percent_max,
+    )
 
 
 def parameter_table(paths) -> pd.DataFrame:
@@ -324,18 +328,32 @@ def parameter_table(paths) -> pd.DataFrame:
             seen.add(setting)
             for solver in ("ista", "fista"):
                 rows.append(
-                    {"setting": setting, "method": solver, "layers": 0, "m": m, "n": n,
-                     "trainable_parameters": 0, "formula": "none (A and lambda given)"}
-                )  # fmt: skip
+                    {
+                        "setting": setting,
+                        "method": solver,
+                        "layers": 0,
+                        "m": m,
+                        "n": n,
+                        "trainable_parameters": 0,
+                        "formula": "none (A and lambda given)",
+                    }
+                )
         formula = {
             "lista": "T(nm + 1) + (T - 1) n^2",
             "lista_cp": "T(mn + 1)",
             "alista": "2T",
         }[model.name]
         rows.append(
-            {"setting": setting, "method": model.name, "layers": T, "m": m, "n": n,
-             "trainable_parameters": count_parameters(model), "formula": formula}
-        )  # fmt: skip
+            {
+                "setting": setting,
+                "method": model.name,
+                "layers": T,
+                "m": m,
+                "n": n,
+                "trainable_parameters": count_parameters(model),
+                "formula": formula,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -456,17 +474,35 @@ def train_layerwise(
 
             sums["err"] = sums["ref"] = 0.0
             res = fit(
-                model, train, loss_fn, max_steps=cfg.max_steps, sampler=stream,
-                optimizer=lambda p, lr=lr: torch.optim.Adam(p, lr=lr), params=params,
-                evaluate=evaluate, eval_every=cfg.val_every, eval_initial=True,
-                monitor="val_nmse_db", patience=cfg.patience, check_monitor=True,
-                callback=lambda rec: _train_nmse(rec, sums), device=device,
-                name=f"{model.name} layer {depth}", step_offset=step,
-            )  # fmt: skip
+                model,
+                train,
+                loss_fn,
+                max_steps=cfg.max_steps,
+                sampler=stream,
+                optimizer=lambda p, lr=lr: torch.optim.Adam(p, lr=lr),
+                params=params,
+                evaluate=evaluate,
+                eval_every=cfg.val_every,
+                eval_initial=True,
+                monitor="val_nmse_db",
+                patience=cfg.patience,
+                check_monitor=True,
+                callback=lambda rec: _train_nmse(rec, sums),
+                device=device,
+                name=f"{model.name} layer {depth}",
+                step_offset=step,
+            )
             for rec in res.history[1:]:  # the first is the stage's initial evaluation
-                rows.append({"layer": depth, "stage": stage, "lr": lr, "step": step + rec["step"],
-                             "train_nmse_db": rec["train_nmse_db"],
-                             "val_nmse_db": rec["val_nmse_db"]})  # fmt: skip
+                rows.append(
+                    {
+                        "layer": depth,
+                        "stage": stage,
+                        "lr": lr,
+                        "step": step + rec["step"],
+                        "train_nmse_db": rec["train_nmse_db"],
+                        "val_nmse_db": rec["val_nmse_db"],
+                    }
+                )
             step += res.steps
             seconds += res.seconds
             if progress is not None:

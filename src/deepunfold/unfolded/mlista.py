@@ -187,8 +187,9 @@ def train_classifier(
     final ``train_accuracy`` and ``test_accuracy``.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, "
-                         f"{batch_size}, {lr}")  # fmt: skip
+        raise ValueError(
+            f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}"
+        )
     x_te, y_te = data.x_test.to(device), data.y_test.to(device)
 
     def evaluate(model):
@@ -196,13 +197,22 @@ def train_classifier(
         return {"test_loss": test_loss, "test_accuracy": test_acc}
 
     res = fit(
-        model, (data.x_train, data.y_train), lambda m, b: F.cross_entropy(m(b[0]), b[1]),
-        epochs=epochs, batch_size=batch_size, seed=seed,
+        model,
+        (data.x_train, data.y_train),
+        lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
         optimizer=lambda p: torch.optim.Adam(p, lr=lr, weight_decay=weight_decay),
-        evaluate=evaluate, device=device, progress=progress, name=type(model).__name__,
-    )  # fmt: skip
-    res.history = [{k: r[k] for k in ("epoch", "train_loss", "test_loss", "test_accuracy")}
-                   for r in res.history]  # fmt: skip
+        evaluate=evaluate,
+        device=device,
+        progress=progress,
+        name=type(model).__name__,
+    )
+    res.history = [
+        {k: r[k] for k in ("epoch", "train_loss", "test_loss", "test_accuracy")}
+        for r in res.history
+    ]
     x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
     res.metrics["train_accuracy"] = accuracy(model, x_tr, y_tr, batch_size=1000)[0]
     res.metrics["test_accuracy"] = accuracy(model, x_te, y_te, batch_size=1000)[0]

@@ -194,10 +194,15 @@ class UnfoldedRPCA(Configurable, nn.Module):
         if min(lowrank_threshold, sparse_threshold) <= 0 and threshold_param == "log":
             raise ValueError("initial thresholds must be positive with threshold_param='log'")
         self.config = dict(
-            n_layers=n_layers, prox=prox, mode=mode, kernel_size=kernel_size, step=step,
-            lowrank_threshold=float(lowrank_threshold), sparse_threshold=float(sparse_threshold),
+            n_layers=n_layers,
+            prox=prox,
+            mode=mode,
+            kernel_size=kernel_size,
+            step=step,
+            lowrank_threshold=float(lowrank_threshold),
+            sparse_threshold=float(sparse_threshold),
             threshold_param=threshold_param,
-        )  # fmt: skip
+        )
         self.prox, self.mode, self.n_layers = prox, mode, n_layers
         t = float(step)
         w = torch.zeros(n_layers, 2, 3, kernel_size, kernel_size)
@@ -256,10 +261,15 @@ class UnfoldedRPCA(Configurable, nn.Module):
             out = out.reshape(b, f, 2, h, w)
             low_in, sparse_in = out[:, :, 0], out[:, :, 1]
             low = from_matrix(
-                svt(as_matrix(low_in, self.mode), tau[k, 0], stable_grad=grad,
-                    method="svd" if grad else "gram"),
-                self.mode, x.shape,
-            )  # fmt: skip
+                svt(
+                    as_matrix(low_in, self.mode),
+                    tau[k, 0],
+                    stable_grad=grad,
+                    method="svd" if grad else "gram",
+                ),
+                self.mode,
+                x.shape,
+            )
             sparse = sparse_prox(sparse_in, tau[k, 1], self.prox, self.mode)
             if return_layers:
                 layers.append((low, sparse))
@@ -397,11 +407,21 @@ def train_unfolded(
         return out
 
     return fit(
-        model, train, lambda m, b: rpca_loss(*m(b[0]), b[1], b[2]), epochs=epochs,
-        batch_size=batch_size, seed=seed, lr=lr, evaluate=evaluate, eval_initial=True,
-        monitor="val_loss", patience=patience, callback=progress, device=device,
+        model,
+        train,
+        lambda m, b: rpca_loss(*m(b[0]), b[1], b[2]),
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        lr=lr,
+        evaluate=evaluate,
+        eval_initial=True,
+        monitor="val_loss",
+        patience=patience,
+        callback=progress,
+        device=device,
         name="UnfoldedRPCA",
-    )  # fmt: skip
+    )
 
 
 def history_table(history: list[dict]) -> pd.DataFrame:

@@ -159,10 +159,20 @@ def _workspace(p: int, kmax: int) -> tuple:
     atoms, violating atoms)."""
     n = kmax + 1
     f = np.float64
-    return (np.zeros((n, n)), np.zeros(n, np.int64), np.zeros(n, f), np.zeros(n, f),
-            np.zeros(n, f), np.zeros(n, f), np.zeros(p, f), np.zeros(p, f),
-            np.zeros(p, np.int8), np.zeros(p, f), np.zeros(n, np.int64),
-            np.zeros(p, np.int64))  # fmt: skip
+    return (
+        np.zeros((n, n)),
+        np.zeros(n, np.int64),
+        np.zeros(n, f),
+        np.zeros(n, f),
+        np.zeros(n, f),
+        np.zeros(n, f),
+        np.zeros(p, f),
+        np.zeros(p, f),
+        np.zeros(p, np.int8),
+        np.zeros(p, f),
+        np.zeros(n, np.int64),
+        np.zeros(p, np.int64),
+    )
 
 
 @njit(nogil=True, cache=True, fastmath=_FM)
@@ -469,8 +479,22 @@ def _lars_signal(G, c, mu, nonneg, max_steps, w, ws, stats):
 
 
 @njit(nogil=True, cache=True)
-def _solve_rows(G, C, mu, nonneg, tol, floors, max_rounds, polish_rounds, enter_min, growth,
-                max_steps, W, ws, stats):  # fmt: skip
+def _solve_rows(
+    G,
+    C,
+    mu,
+    nonneg,
+    tol,
+    floors,
+    max_rounds,
+    polish_rounds,
+    enter_min,
+    growth,
+    max_steps,
+    W,
+    ws,
+    stats,
+):
     keep_w = ws[7]  # the homotopy's code while the polish runs (the buffer ``a``)
     for r in range(C.shape[0]):
         top = 0.0
@@ -481,16 +505,48 @@ def _solve_rows(G, C, mu, nonneg, tol, floors, max_rounds, polish_rounds, enter_
         if top <= mu:  # the code is zero (every correlation within the threshold)
             W[r] = 0.0
             continue
-        if _active_set_signal(G, C[r], mu, nonneg, tol, floors[r], max_rounds, enter_min, growth,
-                              False, W[r], ws, stats) >= 0:  # fmt: skip
+        if (
+            _active_set_signal(
+                G,
+                C[r],
+                mu,
+                nonneg,
+                tol,
+                floors[r],
+                max_rounds,
+                enter_min,
+                growth,
+                False,
+                W[r],
+                ws,
+                stats,
+            )
+            >= 0
+        ):
             continue
         stats[FALLBACK] += 1
         _lars_signal(G, C[r], mu, nonneg, max_steps, W[r], ws, stats)
         # polish the path's code (it keeps nearly dependent atoms out of its factor); if the
         # polish gives up too, the path's code stands and the caller's check decides
         keep_w[:] = W[r]
-        if _active_set_signal(G, C[r], mu, nonneg, tol, floors[r], polish_rounds, enter_min,
-                              growth, True, W[r], ws, stats) < 0:  # fmt: skip
+        if (
+            _active_set_signal(
+                G,
+                C[r],
+                mu,
+                nonneg,
+                tol,
+                floors[r],
+                polish_rounds,
+                enter_min,
+                growth,
+                True,
+                W[r],
+                ws,
+                stats,
+            )
+            < 0
+        ):
             W[r] = keep_w
 
 
@@ -527,9 +583,22 @@ def solve_rows(
     if floors is None:
         floors = np.zeros((C.shape[0], 2))
     floors = np.ascontiguousarray(floors, dtype=np.float64)
-    _solve_rows(G, C, float(mu), bool(nonneg), float(tol), floors, int(max_rounds),
-                int(polish_rounds), int(enter_min), float(growth), int(max_steps), W, ws,
-                stats)  # fmt: skip
+    _solve_rows(
+        G,
+        C,
+        float(mu),
+        bool(nonneg),
+        float(tol),
+        floors,
+        int(max_rounds),
+        int(polish_rounds),
+        int(enter_min),
+        float(growth),
+        int(max_steps),
+        W,
+        ws,
+        stats,
+    )
     return W, stats
 
 
@@ -586,8 +655,9 @@ def kkt_rows(
     W = np.ascontiguousarray(W, dtype=np.float64)
     p = G.shape[0]
     out, l1 = np.zeros(C.shape[0]), np.zeros(C.shape[0])
-    _kkt_rows(G, C, W, float(mu), bool(nonneg), out, l1, np.zeros(p, np.int64), np.zeros(p),
-              np.zeros(p))  # fmt: skip
+    _kkt_rows(
+        G, C, W, float(mu), bool(nonneg), out, l1, np.zeros(p, np.int64), np.zeros(p), np.zeros(p)
+    )
     return out, l1
 
 

@@ -251,8 +251,9 @@ def lasso_active_set(
         else:
             prob = Problem(A, lam, nonneg, opts)
             solve = _solve_chunk_compiled if compiled else batched.solve_chunk
-            zl = _run_chunks(prob, x if every else x[live], c, opts.chunk_size, threads, progress,
-                             info, solve)  # fmt: skip
+            zl = _run_chunks(
+                prob, x if every else x[live], c, opts.chunk_size, threads, progress, info, solve
+            )
             z = zl if every else x.new_zeros(x.shape[0], A.shape[1]).index_copy_(0, live, zl)
             # the check, from the Gram matrix (no second pass over the signals)
             kkt[live], l1[live] = kkt_check(prob, c, zl)
