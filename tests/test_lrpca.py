@@ -47,40 +47,70 @@ def test_randomized_svd_is_reproducible_and_accurate():
     assert worst(a.matrix(), low) < 1e-12
 
 
+def first_exact(iterates, low, sparse, tol=1e-6):
+    """The first layer (iteration) count whose worst relative errors of L and S are < tol."""
+    for k, (lh, sh) in enumerate(iterates):
+        if worst(lh, low) < tol and worst(sh, sparse) < tol:
+            return k
+    return None
+
+
 @pytest.fixture(scope="module")
 def trained():
     torch.set_num_threads(1)
-    n, rank = 200, 5  # the paper's rank and outlier fraction, 10 layers, n = 200 (~11 s)
+    # the paper's rank and outlier fraction at n = 200; 16 trained layers, 12 + 12 steps per
+    # stage on one matrix per step (~20-35 s on one thread)
+    n, rank = 200, 5
     val = problems(2, n, 1)
 
-    def sample(step):
-        return problems(1, n, 1000 + step)
+    def draw(i):
+        return problems(1, n, 1000 + i)
 
-    model = LRPCA(10, threshold_decay=0.4)
-    history = train_lrpca(model, sample, val, rank, layer_steps=12, finetune_steps=12, lr=0.05)
-    return model, history
+    model = LRPCA(16, threshold_decay=0.4, step_init=1.0)
+    result = train_lrpca(model, draw, val, rank, layer_steps=12, finetune_steps=12, lr=0.1)
+    return model, result
 
 
-def test_layerwise_training_then_exact_recovery(trained):
-    model, history = trained
-    # one layer-wise and (from stage 1) one fine-tuning record per stage
+def test_layerwise_training_through_fit(trained):
+    model, result = trained
+    history = result.metrics["stages"]
+    # one layer-wise and (from stage 1) one fine-tuning record per stage, fit's records kept
     assert [(h["stage"], h["phase"]) for h in history[:3]] == [
-        (0, "layer"), (1, "layer"), (1, "finetune"),
-    ]  # fmt: skip
-    assert history[-1]["val_loss"] < history[0]["val_loss"] * 1e-4
+        (0, "layer"),
+        (1, "layer"),
+        (1, "finetune"),
+    ]
+    assert len(history) == 2 * model.n_layers + 1
+    assert result.steps == 12 * len(history)
+    assert {"stage", "phase", "step", "train_loss", "val_loss", "best"} <= set(result.history[-1])
+    assert history[-1]["val_loss"] < history[0]["val_loss"] * 1e-6
+    # each phase's kept weights are its best validation loss; stages only improve on it
+    losses = [h["val_loss"] for h in history]
+    assert all(b <= a for a, b in zip(losses[1::2], losses[2::2], strict=False))
+    # a layer-wise phase trains only its layer's threshold and step
+    assert model.layer_parameters(3) == [model.log_zeta[4], model.step[2]]
+
+
+def test_exact_recovery_against_accaltproj(trained):
+    model, _ = trained
     y, low, sparse = problems(4, 200, 99)
     with torch.no_grad():
-        lh, sh = model(y, 5)
-    ref = accaltproj(y, 5, tol=0.0, max_iter=model.n_layers)
-    # at its trained depth, the learned model is ahead of AccAltProj's same iteration count
-    assert worst(lh, low) < worst(ref.low, low)
-    assert worst(sh, sparse) < worst(ref.sparse, sparse)
-    # past the trained layers (extrapolated thresholds) it recovers L and S exactly; measured:
-    # below 1e-6 from 22 layers on (AccAltProj: 16 iterations), 2.1e-5 / 6.7e-5 at 10 layers
-    # (AccAltProj 4.8e-5 / 4.4e-4)
-    with torch.no_grad():
-        lh, sh = model(y, 5, 30)
-    assert worst(lh, low) < 1e-6 and worst(sh, sparse) < 1e-6
+        ours = model(y, 5, 24, iterates=True)
+        ref = LRPCA(0, schedule="accaltproj")(y, 5, 24, iterates=True)
+    # within its trained layers the learned model is ahead of AccAltProj's same iteration
+    # count; measured: 1.9e-4 / 6.3e-4 (AccAltProj 2.9e-3 / 2.5e-2) at 6, 1.4e-5 / 4.1e-5
+    # (4.8e-5 / 4.4e-4) at 10 layers
+    for k in (6, 10):
+        assert worst(ours[k][0], low) < worst(ref[k][0], low)
+        assert worst(ours[k][1], sparse) < worst(ref[k][1], sparse)
+    # both recover L and S exactly (relative error < 1e-6), but LRPCA needs more layers than
+    # AccAltProj needs iterations: measured 18 (3.2e-7 / 9.5e-7) against 16 (1.3e-7 /
+    # 4.4e-7): issue 23's "fewer iterations than AccAltProj" is not met at n = 200
+    # (docs/task4_5_rpca.md: the soft threshold's bias)
+    k_ours, k_ref = first_exact(ours, low, sparse), first_exact(ref, low, sparse)
+    assert k_ref == 16
+    assert k_ours is not None and k_ours <= 20
+    assert worst(ours[20][0], low) < 1e-6 and worst(ours[20][1], sparse) < 1e-6
 
 
 def test_size_free_scale_equivariant_and_batched(trained):
@@ -99,17 +129,20 @@ def test_size_free_scale_equivariant_and_batched(trained):
 
 def test_any_depth_and_checkpoint(trained, tmp_path):
     model, _ = trained
-    z = model.thresholds(12)
-    assert len(z) == 14
-    assert torch.allclose(z[: model.n_layers + 2], model.log_zeta.exp())
+    z = model.thresholds(20)
+    assert len(z) == 22
+    assert torch.allclose(z[: model.n_layers + 2], model.log_thresholds().exp())
+    assert torch.equal(model.thresholds(12), z[:14])
     rho = model.tail_decay()
     assert 0.5 <= rho <= 1 and torch.allclose(z[-1], z[-2] * rho)
-    assert torch.equal(model.steps(12)[-1], model.step[-1])
+    assert torch.equal(model.steps(20)[-1], model.step[-1])
     save_model(model, tmp_path / "m.pt")
     again = load_model(tmp_path / "m.pt", LRPCA)
+    assert again.config == model.config and len(again.step) == model.n_layers
     y, _, _ = problems(1, 60, 5)
     with torch.no_grad():
-        assert torch.equal(again(y, 5, 10)[0], model(y, 5, 10)[0])
+        for depth in (10, 20):
+            assert torch.equal(again(y, 5, depth)[0], model(y, 5, depth)[0])
 
 
 def test_float32_and_bad_input():

@@ -23,15 +23,15 @@ if setting == "synthetic":
     syn = c["synthetic"]
     rank = syn["rank"]
 
-    def draw(batch, seed):  # drawn on the CPU: the same problems on every device
+    def problems(batch, seed):  # drawn on the CPU: the same problems on every device
         g = torch.Generator().manual_seed(seed)
-        return tuple(a.to(device) for a in synthetic_problems(
-            batch, syn["n"], rank, syn["alpha"], generator=g))  # fmt: skip
+        drawn = synthetic_problems(batch, syn["n"], rank, syn["alpha"], generator=g)
+        return tuple(a.to(device) for a in drawn)
 
-    val = draw(syn["n_val"], 10_000 + syn["seed"])  # the test set: 20_000 + seed
+    val = problems(syn["n_val"], 10_000 + syn["seed"])  # the test set: 20_000 + seed
 
-    def sample(step):
-        return draw(t["batch"], 1_000_000 * (1 + t["seed"]) + step)
+    def draw(i):  # training batch number i: fresh problems
+        return problems(t["batch"], 1_000_000 * (1 + t["seed"]) + i)
 
     log.info("synthetic: n = %d, rank %d, outliers %.2f", syn["n"], rank, syn["alpha"])
 else:
@@ -45,31 +45,44 @@ else:
         )
 
     train, val = matrices(snakemake.input.train), matrices(snakemake.input.val)
-    gen = torch.Generator().manual_seed(t["seed"])
+    shape = tuple(train[0].shape[1:])
 
-    def sample(step):
-        idx = torch.randint(len(train[0]), (t["batch"],), generator=gen)
+    def draw(i):  # training batch number i: random training matrices
+        g = torch.Generator().manual_seed(1_000_000 * (1 + t["seed"]) + i)
+        idx = torch.randint(len(train[0]), (t["batch"],), generator=g)
         return tuple(a[idx.to(device)] for a in train)
 
-    log.info("%s: %d training matrices of %s, rank %d", setting, len(train[0]),
-             tuple(train[0].shape[1:]), rank)  # fmt: skip
+    log.info("%s: %d training matrices of %s, rank %d", setting, len(train[0]), shape, rank)
 
 model = LRPCA(
-    c["n_layers"], threshold_init=c["threshold_init"], threshold_decay=c["threshold_decay"],
-    step_init=c["step_init"], svd=c["svd"], output=c["output"],
-).to(device)  # fmt: skip
+    c["n_layers"],
+    threshold_init=c["threshold_init"],
+    threshold_decay=c["threshold_decay"],
+    step_init=c["step_init"],
+    svd=c["svd"],
+    output=c["output"],
+).to(device)
 
 
 def progress(rec):
     log.info("stage %d %s: val loss %.4g", rec["stage"], rec["phase"], rec["val_loss"])
 
 
-history = train_lrpca(model, sample, val, rank, layer_steps=t["layer_steps"],
-                      finetune_steps=t["finetune_steps"], lr=t["lr"],
-                      eval_every=t["eval_every"], progress=progress)  # fmt: skip
+result = train_lrpca(
+    model,
+    draw,
+    val,
+    rank,
+    layer_steps=t["layer_steps"],
+    finetune_steps=t["finetune_steps"],
+    lr=t["lr"],
+    eval_every=t["eval_every"],
+    seed=t["seed"],
+    progress=progress,
+)
 model.cpu()
 rows = []
-for rec in history:
+for rec in result.metrics["stages"]:
     row = {k: rec[k] for k in ("stage", "phase", "steps", "val_loss")}
     row.update({f"zeta_{k - 1}": z for k, z in enumerate(rec["thresholds"])})
     row.update({f"eta_{k + 1}": e for k, e in enumerate(rec["eta"])})
@@ -77,4 +90,5 @@ for rec in history:
 write_table(pd.DataFrame(rows), snakemake.output.history)
 save_model(model, snakemake.output.model, setting=setting, rank=rank)
 zeta = model.thresholds(model.n_layers).tolist()
-log.info("thresholds %s; steps %s; tail decay %.3g", zeta, model.step.tolist(), model.tail_decay())
+steps = model.trained_steps().tolist()
+log.info("thresholds %s; steps %s; tail decay %.3g", zeta, steps, model.tail_decay())

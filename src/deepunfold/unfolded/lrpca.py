@@ -47,7 +47,9 @@ Training (:func:`train_lrpca`) is layer-wise, then fine-tuning, as the paper's: 
 :math:`L_K` plus that of :math:`S_K`. The authors use SGD on the raw parameters, the error
 of :math:`L` only, and start each new threshold at 0.1 times the previous one; we use Adam
 on :math:`\log\zeta` and :math:`\eta`, start the new threshold at the best of a few decays
-of the previous one on validation data, and keep each stage's best validation weights.
+of the previous one on validation data, and keep each stage's best validation weights. Every
+threshold and step is a parameter of its own (:meth:`LRPCA.layer_parameters`), so each phase
+is one :func:`~deepunfold.train.loop.fit` of that phase's parameters, the one training loop.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from deepunfold.solvers.accaltproj import (
     truncated_svd,
 )
 from deepunfold.train.checkpoint import Configurable
-from deepunfold.train.loop import EarlyStopping, check_finite
+from deepunfold.train.loop import BatchSampler, FitResult, check_finite, fit
 
 UPDATES = ("scaledgd", "tangent")
 THRESHOLDS = ("soft", "hard")
@@ -149,10 +151,36 @@ class LRPCA(Configurable, nn.Module):
         self.output = output
         self.beta, self.beta_init, self.gamma = beta, beta_init, float(gamma)
         self.threshold_decay, self.step_init = float(threshold_decay), float(step_init)
-        k = torch.arange(n_layers + 2, dtype=torch.float64)
-        # log zeta_{-1}, ..., log zeta_K; eta_1, ..., eta_K
-        self.log_zeta = nn.Parameter(math.log(threshold_init) + k * math.log(threshold_decay))
-        self.step = nn.Parameter(torch.full((n_layers,), float(step_init), dtype=torch.float64))
+        # one scalar parameter each: log zeta_{-1}, ..., log zeta_K; eta_1, ..., eta_K
+        logs = math.log(threshold_init) + torch.arange(n_layers + 2, dtype=torch.float64) * (
+            math.log(threshold_decay)
+        )
+        self.log_zeta = nn.ParameterList([nn.Parameter(z.clone()) for z in logs])
+        self.step = nn.ParameterList(
+            [
+                nn.Parameter(torch.tensor(float(step_init), dtype=torch.float64))
+                for _ in range(n_layers)
+            ]
+        )
+
+    def layer_parameters(self, k: int) -> list[nn.Parameter]:
+        """The parameters a layer-wise stage ``k`` trains: the initialisation's two thresholds
+        zeta_{-1}, zeta_0 for k = 0, layer k's zeta_k and eta_k for 1 <= k <= K."""
+        if not 0 <= k <= self.n_layers:
+            raise ValueError(f"layer must be in [0, {self.n_layers}], got {k}")
+        if k == 0:
+            return [self.log_zeta[0], self.log_zeta[1]]
+        return [self.log_zeta[k + 1], self.step[k - 1]]
+
+    def log_thresholds(self) -> torch.Tensor:
+        """log zeta_{-1}, ..., log zeta_K as one vector ``(K + 2,)``."""
+        return torch.stack(list(self.log_zeta))
+
+    def trained_steps(self) -> torch.Tensor:
+        """eta_1, ..., eta_K as one vector ``(K,)``."""
+        if not self.n_layers:
+            return torch.zeros(0, dtype=torch.float64, device=self.log_zeta[0].device)
+        return torch.stack(list(self.step))
 
     # -- parameters at any depth ---------------------------------------------------------
 
@@ -161,13 +189,13 @@ class LRPCA(Configurable, nn.Module):
         three) trained successive thresholds, within [1/2, 1]. A threshold that falls below
         the error stops the iteration (the soft threshold then takes all of the residual into
         S), so the tail decays no faster than AccAltProj's gamma = 1/2."""
-        z = self.log_zeta.detach()
+        z = self.log_thresholds().detach()
         j = min(3, len(z) - 1)
         return min(1.0, max(0.5, math.exp(float(z[-1] - z[-1 - j]) / j)))
 
     def thresholds(self, n_layers: int) -> torch.Tensor:
         """zeta_{-1}, ..., zeta_{n_layers} (relative to the RMS of Y), extrapolated past K."""
-        z = self.log_zeta
+        z = self.log_thresholds()
         if n_layers <= self.n_layers:
             return z[: n_layers + 2].exp()
         extra = torch.arange(1, n_layers - self.n_layers + 1, dtype=z.dtype, device=z.device)
@@ -176,10 +204,11 @@ class LRPCA(Configurable, nn.Module):
 
     def steps(self, n_layers: int) -> torch.Tensor:
         """eta_1, ..., eta_{n_layers}; eta_K repeated past the trained layers."""
+        step = self.trained_steps()
         if n_layers <= self.n_layers:
-            return self.step[:n_layers]
-        last = self.step[-1:] if self.n_layers else self.step.new_full((1,), self.step_init)
-        return torch.cat([self.step, last.expand(n_layers - self.n_layers)])
+            return step[:n_layers]
+        last = step[-1:] if self.n_layers else step.new_full((1,), self.step_init)
+        return torch.cat([step, last.expand(n_layers - self.n_layers)])
 
     # -- the network ---------------------------------------------------------------------
 
@@ -188,8 +217,9 @@ class LRPCA(Configurable, nn.Module):
         kind = kind or self.threshold
         return soft_threshold(x, zeta) if kind == "soft" else hard_threshold(x, zeta)
 
-    def forward(self, y: torch.Tensor, rank: int, n_layers: int | None = None,
-                iterates: bool = False):  # fmt: skip
+    def forward(
+        self, y: torch.Tensor, rank: int, n_layers: int | None = None, iterates: bool = False
+    ):
         """``(L_K, S_K)`` of every matrix of ``y`` ``(B, m, n)`` with rank ``rank`` after
         ``n_layers`` layers (default: the trained K; any number works). With ``iterates``,
         the list of ``(L_k, S_k)`` for k = 0..K instead."""
@@ -262,9 +292,17 @@ def lrpca_loss(model, y, low, sparse, rank, n_layers=None) -> torch.Tensor:
     return (relative_error(lh, low).square() + relative_error(sh, sparse).square()).mean()
 
 
-def synthetic_problems(batch: int, n: int, rank: int, alpha: float, *, m: int | None = None,
-                       generator: torch.Generator | None = None, dtype=torch.float64,
-                       device="cpu"):  # fmt: skip
+def synthetic_problems(
+    batch: int,
+    n: int,
+    rank: int,
+    alpha: float,
+    *,
+    m: int | None = None,
+    generator: torch.Generator | None = None,
+    dtype=torch.float64,
+    device="cpu",
+):
     """The authors' problems: ``L = U V^T`` with Gaussian factors of variance 1/m and 1/n, a
     uniformly random ``alpha`` fraction of outliers uniform in ``[-E|L|, E|L|]``.
 
@@ -285,7 +323,7 @@ def synthetic_problems(batch: int, n: int, rank: int, alpha: float, *, m: int | 
 
 def train_lrpca(
     model: LRPCA,
-    sample: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    draw: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     val: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     rank: int,
     *,
@@ -293,66 +331,90 @@ def train_lrpca(
     finetune_steps: int = 100,
     lr: float = 0.02,
     eval_every: int = 10,
+    seed: int = 0,
     start_decays: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0),
     progress: Callable[[dict], None] | None = None,
-) -> list[dict]:
+) -> FitResult:
     """Layer-wise training, then fine-tuning, as the paper (see the module docstring).
 
-    ``sample(step)`` returns a fresh training batch ``(Y, L, S)``; ``val`` is a fixed
-    validation batch on which each stage keeps its best weights (every ``eval_every`` steps;
-    the stage's starting weights count). Stage 0 trains the initialisation's thresholds
-    zeta_{-1}, zeta_0; stage k >= 1 starts zeta_k at the best (on ``val``) of ``start_decays``
-    times zeta_{k-1}, trains zeta_k and eta_k alone for ``layer_steps`` Adam steps, then
-    every parameter up to layer k for ``finetune_steps``. Returns one record per
-    stage and phase: stage, phase, steps, val_loss, thresholds, steps (eta).
+    Every phase is one :func:`~deepunfold.train.loop.fit` of that phase's parameters
+    (:meth:`LRPCA.layer_parameters`): stage 0 trains the initialisation's thresholds
+    zeta_{-1}, zeta_0; stage k >= 1 starts zeta_k at the best (on ``val``) of
+    ``start_decays`` times zeta_{k-1}, trains zeta_k and eta_k alone for ``layer_steps`` Adam
+    steps, then every parameter up to layer k for ``finetune_steps``. ``draw(i)`` returns the
+    training batch ``(Y, L, S)`` number ``i``; all phases take their draws from one seeded
+    stream of ``range(total steps)`` (:class:`~deepunfold.train.loop.BatchSampler`), so every
+    step sees a batch of its own. ``val`` is a fixed validation batch on which each phase keeps
+    its best weights (every ``eval_every`` steps and after the last; the phase's starting
+    weights count).
+
+    Returns a :class:`~deepunfold.train.loop.FitResult`: ``history`` holds every phase's
+    fit records (``stage``, ``phase``, ``step`` (global), ``train_loss``, ``val_loss``,
+    ``best``; the initial evaluation of each phase has step 0 of that phase), ``steps`` the
+    steps of all phases, and ``metrics["stages"]`` one record per stage and phase: stage,
+    phase, steps, val_loss (the kept weights'), thresholds, eta.
     """
     if model.schedule != "learned":
         raise ValueError("only a model with learned thresholds trains")
-    history = []
-    for stage in range(model.n_layers + 1):
-        if stage >= 1:  # a new layer's threshold: the best of a few decays of the previous one
+    phases = [(0, "layer", layer_steps)]
+    for stage in range(1, model.n_layers + 1):
+        phases += [(stage, "layer", layer_steps), (stage, "finetune", finetune_steps)]
+    total = sum(n for _, _, n in phases)
+    draws = (torch.arange(total),)
+    stream = BatchSampler(total, 1, seed, mode="stream")
+    result = FitResult()
+    for stage, phase, n_steps in phases:
+        if phase == "layer" and stage >= 1:  # the new threshold: the best of a few decays
             _start_threshold(model, val, rank, stage, start_decays)
-        val_loss = _val_loss(model, val, rank, stage)
-        keeper = EarlyStopping(model, val_loss, patience=10**9)
-        phases = [("layer", layer_steps)] + ([("finetune", finetune_steps)] if stage else [])
-        for phase, n_steps in phases:
-            zmask = torch.zeros_like(model.log_zeta)
-            smask = torch.zeros_like(model.step)
-            if phase == "layer":
-                zmask[stage + 1] = 1.0
-                if stage == 0:
-                    zmask[0] = 1.0
-                else:
-                    smask[stage - 1] = 1.0
-            else:
-                zmask[: stage + 2] = 1.0
-                smask[:stage] = 1.0
-            opt = torch.optim.Adam(model.parameters(), lr=lr)
-            for step in range(n_steps):
-                y, low, sparse = sample(len(history) * 100003 + step)
-                opt.zero_grad()
-                loss = lrpca_loss(model, y, low, sparse, rank, stage)
-                check_finite(loss, f"LRPCA training loss (stage {stage}, {phase})", step)
-                loss.backward()
-                model.log_zeta.grad *= zmask
-                if model.step.grad is not None:
-                    model.step.grad *= smask
-                opt.step()
-                if (step + 1) % eval_every == 0 or step + 1 == n_steps:
-                    keeper.update(_val_loss(model, val, rank, stage))
-            keeper.restore()
-            rec = {
-                "stage": stage,
-                "phase": phase,
-                "steps": n_steps,
-                "val_loss": keeper.best,
-                "thresholds": model.log_zeta.detach()[: stage + 2].exp().tolist(),
-                "eta": model.step.detach()[:stage].tolist(),
-            }
-            history.append(rec)
-            if progress:
-                progress(rec)
-    return history
+        if phase == "layer":
+            params = model.layer_parameters(stage)
+        else:
+            params = [p for k in range(stage + 1) for p in model.layer_parameters(k)]
+
+        def loss_fn(model, batch, stage=stage):
+            y, low, sparse = draw(int(batch[0][0]))
+            return lrpca_loss(model, y, low, sparse, rank, stage)
+
+        def evaluate(model, stage=stage):
+            return {"val_loss": _val_loss(model, val, rank, stage)}
+
+        res = fit(
+            model,
+            draws,
+            loss_fn,
+            max_steps=n_steps,
+            sampler=stream,
+            params=params,
+            lr=lr,
+            evaluate=evaluate,
+            eval_every=eval_every,
+            eval_initial=True,
+            monitor="val_loss",
+            check_monitor=True,
+            device=model.log_zeta[0].device,
+            name=f"LRPCA stage {stage} ({phase})",
+            step_offset=result.steps,
+        )
+        model.zero_grad(set_to_none=True)
+        for rec in res.history:
+            rec.update(stage=stage, phase=phase, step=result.steps + rec["step"])
+            result.history.append(rec)
+        result.steps += res.steps
+        result.seconds += res.seconds
+        result.step_losses += res.step_losses
+        rec = {
+            "stage": stage,
+            "phase": phase,
+            "steps": n_steps,
+            "val_loss": res.best,
+            "thresholds": model.log_thresholds().detach()[: stage + 2].exp().tolist(),
+            "eta": model.trained_steps().detach()[:stage].tolist(),
+        }
+        result.metrics.setdefault("stages", []).append(rec)
+        if progress:
+            progress(rec)
+    result.best = result.metrics["stages"][-1]["val_loss"]
+    return result
 
 
 @torch.no_grad()
@@ -360,13 +422,14 @@ def _start_threshold(model, val, rank, stage, decays) -> None:
     """Set zeta_stage to the decay of zeta_{stage-1} (``threshold_decay`` or one of ``decays``)
     with the lowest validation loss at ``stage`` layers."""
     prev = float(model.log_zeta[stage])
+    new = model.log_zeta[stage + 1]
     best = None
     for d in sorted({model.threshold_decay, *decays}):
-        model.log_zeta[stage + 1] = prev + math.log(d)
+        new.fill_(prev + math.log(d))
         loss = _val_loss(model, val, rank, stage)
         if best is None or loss < best[0]:
             best = (loss, d)
-    model.log_zeta[stage + 1] = prev + math.log(best[1])
+    new.fill_(prev + math.log(best[1]))
 
 
 @torch.no_grad()
@@ -377,8 +440,9 @@ def _val_loss(model, val, rank, n_layers) -> float:
 
 
 @torch.no_grad()
-def predict(model: LRPCA, y: torch.Tensor, rank: int, n_layers: int | None = None,
-            batch_size: int = 64):  # fmt: skip
+def predict(
+    model: LRPCA, y: torch.Tensor, rank: int, n_layers: int | None = None, batch_size: int = 64
+):
     """``(L_hat, S_hat)`` for all matrices of ``y``, in batches."""
     outs = [model(y[i : i + batch_size], rank, n_layers) for i in range(0, len(y), batch_size)]
     return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
