@@ -61,15 +61,27 @@ def main():
 
     model = LRPCA(args.layers, threshold_decay=0.4)
     val = problems(2, args.train_n, args.seed + 1)
-    t_train, _ = timed(lambda: train_lrpca(
-        model, lambda s: problems(1, args.train_n, args.seed + 1000 + s), val, r,
-        layer_steps=args.steps, finetune_steps=args.steps, lr=0.05))  # fmt: skip
+    t_train, _ = timed(
+        lambda: train_lrpca(
+            model,
+            lambda s: problems(1, args.train_n, args.seed + 1000 + s),
+            val,
+            r,
+            layer_steps=args.steps,
+            finetune_steps=args.steps,
+            lr=0.05,
+        )
+    )
     model.eval()
     k = args.layers
-    print(f"LRPCA trained at n = {args.train_n}, rank {r}, {a:.0%} outliers, K = {k} layers, "
-          f"{args.steps}+{args.steps} steps per stage: {t_train:.1f} s on one thread")  # fmt: skip
-    print(f"float64; AccAltProj and PCP to relative residual {args.tol:g}; "
-          f"LRPCA and AccAltProj given the rank; torch {torch.__version__}")  # fmt: skip
+    print(
+        f"LRPCA trained at n = {args.train_n}, rank {r}, {a:.0%} outliers, K = {k} layers, "
+        f"{args.steps}+{args.steps} steps per stage: {t_train:.1f} s on one thread"
+    )
+    print(
+        f"float64; AccAltProj and PCP to relative residual {args.tol:g}; "
+        f"LRPCA and AccAltProj given the rank; torch {torch.__version__}"
+    )
 
     rows = []
     for n in args.sizes:
@@ -86,13 +98,22 @@ def main():
                 except (RuntimeError, MemoryError) as err:  # out of memory
                     print(f"n = {n}, {threads} threads, {name}: failed ({err})", flush=True)
                     continue
-                row = dict(n=n, threads=threads, method=name, seconds=sec, iters=iters,
-                           err_l=float(relative_error(lh, low).max()),
-                           err_s=float(relative_error(sh, sparse).max()))  # fmt: skip
+                row = dict(
+                    n=n,
+                    threads=threads,
+                    method=name,
+                    seconds=sec,
+                    iters=iters,
+                    err_l=float(relative_error(lh, low).max()),
+                    err_s=float(relative_error(sh, sparse).max()),
+                )
                 rows.append(row)
                 el, es = row["err_l"], row["err_s"]
-                print(f"n = {n:5d}  {threads:2d} thr  {name:20s} {sec:9.3f} s  iters {iters:>4}  "
-                      f"err L {el:.2e}  err S {es:.2e}", flush=True)  # fmt: skip
+                print(
+                    f"n = {n:5d}  {threads:2d} thr  {name:20s} {sec:9.3f} s  iters {iters:>4}  "
+                    f"err L {el:.2e}  err S {es:.2e}",
+                    flush=True,
+                )
         torch.set_num_threads(1)
 
     print("\ntime ratios against LRPCA at its trained depth (same size and threads):")
@@ -102,14 +123,20 @@ def main():
             ref = sel.get(f"LRPCA K={k}")
             if ref is None:
                 continue
-            parts = [f"{name} {x['seconds'] / ref['seconds']:.1f}x" for name, x in sel.items()
-                     if x is not ref]  # fmt: skip
+            parts = [
+                f"{name} {x['seconds'] / ref['seconds']:.1f}x"
+                for name, x in sel.items()
+                if x is not ref
+            ]
             print(f"  n = {n:5d}, {threads} threads: " + ", ".join(parts))
     print("\ntime growth with n (slope of log seconds against log n; n^2 is 2):")
     for threads in args.threads:
         for name in dict.fromkeys(x["method"] for x in rows):
-            pts = [(x["n"], x["seconds"]) for x in rows
-                   if x["method"] == name and x["threads"] == threads]  # fmt: skip
+            pts = [
+                (x["n"], x["seconds"])
+                for x in rows
+                if x["method"] == name and x["threads"] == threads
+            ]
             if len(pts) >= 2:
                 lx = [math.log(p[0]) for p in pts]
                 ly = [math.log(p[1]) for p in pts]
@@ -117,8 +144,10 @@ def main():
                 slope = sum((u - mx) * (v - my) for u, v in zip(lx, ly, strict=True)) / sum(
                     (u - mx) ** 2 for u in lx
                 )
-                print(f"  {threads} threads, {name:20s}: n^{slope:.2f} over n = "
-                      f"{pts[0][0]}..{pts[-1][0]}")  # fmt: skip
+                print(
+                    f"  {threads} threads, {name:20s}: n^{slope:.2f} over n = "
+                    f"{pts[0][0]}..{pts[-1][0]}"
+                )
 
 
 def _runs(model, y, r, k, args, pcp_too):

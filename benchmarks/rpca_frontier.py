@@ -61,8 +61,10 @@ def main():
     f, main_depth = c["frontier"], c["model"]["n_layers"]
     frames = c["train"]["batch_frames"]
     test = load_split(args.run_dir / "results/rpca/data/test.npz")
-    print(f"digits: {c['data']['digits']}; test sequences: {len(test.x)}; depths {f['depths']}; "
-          f"one thread; best of {args.repeats} alternating rounds")  # fmt: skip
+    print(
+        f"digits: {c['data']['digits']}; test sequences: {len(test.x)}; depths {f['depths']}; "
+        f"one thread; best of {args.repeats} alternating rounds"
+    )
     for mode in args.modes or c["modes"]:
         batch = frames if mode == "frame" else max(1, frames // c["data"]["n_frames"])
         x, low, sparse = (as_samples(a, mode) for a in (test.x, test.low_rank, test.sparse))
@@ -74,17 +76,25 @@ def main():
             lrpca = load_model(path, LRPCA)
         for prox in args.proxes or c["variants"]:
             models = {
-                kind: {k: checkpoint(args.run_dir, mode, prox, k, main_depth, kind)
-                       for k in f["depths"]}
+                kind: {
+                    k: checkpoint(args.run_dir, mode, prox, k, main_depth, kind)
+                    for k in f["depths"]
+                }
                 for kind in ("model", "untrained")
-            }  # fmt: skip
+            }
             points = study_points(
-                models["model"], models["untrained"], mode, batch,
+                models["model"],
+                models["untrained"],
+                mode,
+                batch,
                 pcp_iterations=f["pcp_iterations"],
-                accaltproj_iterations=f["accaltproj_iterations"], rank=c["data"]["rank"],
-                pcp_tol=c["pcp"]["tol"], svt_method=c["pcp"]["svt"], lrpca=lrpca,
+                accaltproj_iterations=f["accaltproj_iterations"],
+                rank=c["data"]["rank"],
+                pcp_tol=c["pcp"]["tol"],
+                svt_method=c["pcp"]["svt"],
+                lrpca=lrpca,
                 lrpca_depths=c["lrpca"]["depths"],
-            )  # fmt: skip
+            )
             table = measure(points, x, low, sparse, repeats=args.repeats)
             reference = (LEARNED, f"K={main_depth}")
             budgets = budget_table(table, reference)

@@ -22,23 +22,27 @@ def table(rows):
 
 
 def test_pareto_points():
-    t = table([
-        ("a", "1", 1.0, -5.0),   # fastest
-        ("a", "2", 2.0, -10.0),  # better and slower: on
-        ("b", "1", 2.0, -8.0),   # as slow as a/2 and worse: off
-        ("b", "2", 3.0, -10.0),  # as good as a/2 but slower: off
-        ("b", "3", 9.0, -20.0),  # best: on
-    ])  # fmt: skip
+    t = table(
+        [
+            ("a", "1", 1.0, -5.0),  # fastest
+            ("a", "2", 2.0, -10.0),  # better and slower: on
+            ("b", "1", 2.0, -8.0),  # as slow as a/2 and worse: off
+            ("b", "2", 3.0, -10.0),  # as good as a/2 but slower: off
+            ("b", "3", 9.0, -20.0),  # best: on
+        ]
+    )
     assert on_frontier(t) == [True, True, False, False, True]
 
 
 def test_budget_table_reads_multiples_and_never():
-    t = table([
-        ("learned", "K=4", 1.0, -12.0),
-        ("pcp", "iter=5", 0.9, -3.0),
-        ("pcp", "iter=50", 4.0, -13.0),
-        ("alt", "iter=1", 1.5, -6.0),
-    ])  # fmt: skip
+    t = table(
+        [
+            ("learned", "K=4", 1.0, -12.0),
+            ("pcp", "iter=5", 0.9, -3.0),
+            ("pcp", "iter=50", 4.0, -13.0),
+            ("alt", "iter=1", 1.5, -6.0),
+        ]
+    )
     b = budget_table(t, ("learned", "K=4")).set_index("method")
     assert b.loc["pcp", "best_nmse_s_db_within_1x"] == -3.0
     assert b.loc["pcp", "best_nmse_s_db_within_5x"] == -13.0
@@ -53,8 +57,14 @@ def test_measure_on_moving_digits(one_thread):
     digits = load_sklearn_digits()[:200]
     split = make_moving_digits(digits, 2, seed=0, n_frames=8, size=32)
     x, low, sparse = (as_samples(a, "video") for a in (split.x, split.low_rank, split.sparse))
-    arch = dict(prox="l1", mode="video", kernel_size=3, step=0.5,
-                lowrank_threshold=0.1, sparse_threshold=0.05)  # fmt: skip
+    arch = dict(
+        prox="l1",
+        mode="video",
+        kernel_size=3,
+        step=0.5,
+        lowrank_threshold=0.1,
+        sparse_threshold=0.05,
+    )
     models = {k: UnfoldedRPCA(n_layers=k, **arch) for k in (1, 2)}
     points = (
         model_points(models, "untrained ISTA-RPCA", 2)
@@ -79,8 +89,14 @@ def test_lrpca_in_the_frontiers(one_thread):
 
     model = LRPCA(2)
     y, low, sparse = synthetic_problems(2, 40, 2, 0.1, generator=torch.Generator().manual_seed(0))
-    points = synthetic_points(model, lrpca_depths=[0, 2, 6], rank=2, pcp_iterations=[5],
-                              accaltproj_iterations=[0, 5], batch_size=2)  # fmt: skip
+    points = synthetic_points(
+        model,
+        lrpca_depths=[0, 2, 6],
+        rank=2,
+        pcp_iterations=[5],
+        accaltproj_iterations=[0, 5],
+        batch_size=2,
+    )
     t = measure(points, y, low, sparse, repeats=1)
     assert t["method"].tolist()[:3] == [LRPCA_NAME] * 3
     assert t["budget"].tolist()[:3] == ["K=0", "K=2", "K=6"]
@@ -97,13 +113,15 @@ def test_lrpca_in_the_frontiers(one_thread):
 def test_learned_margins_say_by_how_much():
     from deepunfold.studies.rpca_frontier import LEARNED, LRPCA_NAME, learned_margins
 
-    t = table([
-        (LEARNED, "K=4", 1.0, -12.0),
-        (LRPCA_NAME, "K=2", 0.5, -10.0),
-        ("pcp", "iter=5", 0.9, -3.0),
-        ("pcp", "iter=50", 4.0, -13.0),
-        (LRPCA_NAME, "K=1", 2.0, -5.0),
-    ])  # fmt: skip
+    t = table(
+        [
+            (LEARNED, "K=4", 1.0, -12.0),
+            (LRPCA_NAME, "K=2", 0.5, -10.0),
+            ("pcp", "iter=5", 0.9, -3.0),
+            ("pcp", "iter=50", 4.0, -13.0),
+            (LRPCA_NAME, "K=1", 2.0, -5.0),
+        ]
+    )
     t["on_frontier"] = on_frontier(t)
     lines = learned_margins(t)
     assert lines[0].startswith(f"{LEARNED} K=4 on the frontier")

@@ -40,10 +40,18 @@ models = {
 # LRPCA (given the rank) when rpca.lrpca.enabled: its arrangement's model at every depth
 lrpca = load_model(snakemake.input.lrpca, LRPCA) if snakemake.input.get("lrpca") else None
 points = study_points(
-    models[LEARNED], models[UNTRAINED], mode, batch, pcp_iterations=f["pcp_iterations"],
-    accaltproj_iterations=f["accaltproj_iterations"], rank=p.rank, pcp_tol=p.pcp["tol"],
-    svt_method=p.pcp["svt"], lrpca=lrpca, lrpca_depths=p.lrpca_depths,
-)  # fmt: skip
+    models[LEARNED],
+    models[UNTRAINED],
+    mode,
+    batch,
+    pcp_iterations=f["pcp_iterations"],
+    accaltproj_iterations=f["accaltproj_iterations"],
+    rank=p.rank,
+    pcp_tol=p.pcp["tol"],
+    svt_method=p.pcp["svt"],
+    lrpca=lrpca,
+    lrpca_depths=p.lrpca_depths,
+)
 log.info("%d points on %d test samples, %d timing rounds", len(points), len(x), f["repeats"])
 table = measure(points, x, low, sparse, repeats=f["repeats"], progress=log.info)
 reference = (LEARNED, f"K={p.reference_depth}")

@@ -17,8 +17,14 @@ def _marker(method: str) -> str:
     return "o"
 
 
-def plot_frontier(table: pd.DataFrame, mode: str | None = None, prox: str | None = None,
-                  digits: str | None = None, *, title: str | None = None):  # fmt: skip
+def plot_frontier(
+    table: pd.DataFrame,
+    mode: str | None = None,
+    prox: str | None = None,
+    digits: str | None = None,
+    *,
+    title: str | None = None,
+):
     """NMSE of S and of L (dB) against ms per sample: one curve per method, budgets labelled.
 
     ``table`` has the columns of :func:`deepunfold.studies.rpca_frontier.measure`. The title

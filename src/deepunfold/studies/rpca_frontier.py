@@ -56,8 +56,15 @@ def _batched(fn, x: torch.Tensor, batch_size: int):
     return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
-def _ladder(method: str, iterations: Sequence[int], mode: str | None, batch_size: int, solve,
-            dtype, label: str = "iter") -> list[Point]:  # fmt: skip
+def _ladder(
+    method: str,
+    iterations: Sequence[int],
+    mode: str | None,
+    batch_size: int,
+    solve,
+    dtype,
+    label: str = "iter",
+) -> list[Point]:
     """One point per iteration budget ``k`` of a solver on the arrangement's matrices
     (``mode=None``: the samples are matrices already): ``solve(matrices, k)`` returns the
     low-rank and sparse matrices."""
@@ -119,8 +126,14 @@ def model_points(models: dict[int, UnfoldedRPCA], method: str, batch_size: int) 
     return [Point(method, f"K={k}", make(models[k])) for k in sorted(models)]
 
 
-def lrpca_points(model: LRPCA, depths: Sequence[int], rank: int, mode: str | None,
-                 batch_size: int, dtype=torch.float32) -> list[Point]:  # fmt: skip
+def lrpca_points(
+    model: LRPCA,
+    depths: Sequence[int],
+    rank: int,
+    mode: str | None,
+    batch_size: int,
+    dtype=torch.float32,
+) -> list[Point]:
     """The learned RPCA (LRPCA, given ``rank``) after each of ``depths`` layers: one trained
     model runs at every depth (past its trained layers with extrapolated thresholds)."""
     model.eval()
@@ -135,11 +148,20 @@ LEARNED, UNTRAINED = "learned unfolded RPCA", "untrained ISTA-RPCA"
 LRPCA_NAME = "LRPCA (learned, true rank)"
 
 
-def study_points(learned: dict[int, UnfoldedRPCA], untrained: dict[int, UnfoldedRPCA],
-                 mode: str, batch_size: int, *, pcp_iterations: Sequence[int],
-                 accaltproj_iterations: Sequence[int], rank: int, pcp_tol: float = 1e-7,
-                 svt_method: str = "gram", lrpca: LRPCA | None = None,
-                 lrpca_depths: Sequence[int] = ()) -> list[Point]:  # fmt: skip
+def study_points(
+    learned: dict[int, UnfoldedRPCA],
+    untrained: dict[int, UnfoldedRPCA],
+    mode: str,
+    batch_size: int,
+    *,
+    pcp_iterations: Sequence[int],
+    accaltproj_iterations: Sequence[int],
+    rank: int,
+    pcp_tol: float = 1e-7,
+    svt_method: str = "gram",
+    lrpca: LRPCA | None = None,
+    lrpca_depths: Sequence[int] = (),
+) -> list[Point]:
     """Every point of the frontier study: the learned and untrained models per depth
     ({K: model}), PCP's and AccAltProj's (given ``rank``) iteration ladders, and, if given,
     the learned RPCA ``lrpca`` (given ``rank``) at each of ``lrpca_depths`` layers."""
@@ -152,10 +174,17 @@ def study_points(learned: dict[int, UnfoldedRPCA], untrained: dict[int, Unfolded
     )
 
 
-def synthetic_points(lrpca: LRPCA, *, lrpca_depths: Sequence[int], rank: int,
-                     pcp_iterations: Sequence[int], accaltproj_iterations: Sequence[int],
-                     batch_size: int, pcp_tol: float = 1e-7,
-                     svt_method: str = "gram") -> list[Point]:  # fmt: skip
+def synthetic_points(
+    lrpca: LRPCA,
+    *,
+    lrpca_depths: Sequence[int],
+    rank: int,
+    pcp_iterations: Sequence[int],
+    accaltproj_iterations: Sequence[int],
+    batch_size: int,
+    pcp_tol: float = 1e-7,
+    svt_method: str = "gram",
+) -> list[Point]:
     """The frontier of the synthetic low-rank-plus-sparse matrices (float64, given
     ``rank``): LRPCA per depth, PCP's and AccAltProj's ladders. The convolutional networks
     are for image sequences and are not part of it."""
@@ -296,8 +325,10 @@ def learned_margins(
         front = pts[pts["on_frontier"]]
         if not len(front):
             best = pts.loc[pts["nmse_s_db"].idxmin()]
-            lines.append(f"{method}: no point on the frontier (best S {best['nmse_s_db']:.2f} dB "
-                         f"at {best['ms_per_sample']:.3g} ms/sample)")  # fmt: skip
+            lines.append(
+                f"{method}: no point on the frontier (best S {best['nmse_s_db']:.2f} dB "
+                f"at {best['ms_per_sample']:.3g} ms/sample)"
+            )
             continue
         for _, p in front.iterrows():
             faster = others[others["ms_per_sample"] <= p["ms_per_sample"]]
@@ -314,6 +345,8 @@ def learned_margins(
                 if len(better)
                 else "better than every other point"
             )
-            lines.append(f"{method} {p['budget']} on the frontier (S {p['nmse_s_db']:.2f} dB, "
-                         f"{p['ms_per_sample']:.3g} ms/sample): {dq}; {dt}")  # fmt: skip
+            lines.append(
+                f"{method} {p['budget']} on the frontier (S {p['nmse_s_db']:.2f} dB, "
+                f"{p['ms_per_sample']:.3g} ms/sample): {dq}; {dt}"
+            )
     return lines
