@@ -468,10 +468,15 @@ def test_mlista_training_is_the_straightforward_loop():
     assert res.metrics["train_accuracy"] == accuracy(b, data.x_train, data.y_train)[0]
 
 
+# open_clip's registry is process-wide and a name takes one config (clip.embed refuses a second):
+# the demo's tiny CLIP name may already hold the default config from other tests, so these
+# small models register under a name of their own
+SMALL_TINYCLIP = "deepunfold-tinyclip-test-small"
+
+
 def test_tinyclip_training_is_the_straightforward_loop():
     from deepunfold.clip.embed import load_model as open_clip_model
     from deepunfold.clip.tinyclip import (
-        TINYCLIP_NAME,
         TinyCLIP,
         _contrastive_loss,
         digit_captions,
@@ -480,7 +485,7 @@ def test_tinyclip_training_is_the_straightforward_loop():
     )
 
     kw = {"embed_dim": 8, "vision_width": 8, "text_width": 32, "text_layers": 1}
-    _, _, tok = open_clip_model(TINYCLIP_NAME, None, model_config=tinyclip_config(**kw))
+    _, _, tok = open_clip_model(SMALL_TINYCLIP, None, model_config=tinyclip_config(**kw))
     g = torch.Generator().manual_seed(0)
     x = torch.randn(20, 3, 32, 32, generator=g)
     raw = torch.randint(0, 16, (20, 8, 8), generator=g).numpy().astype(np.uint8)
@@ -577,7 +582,7 @@ def test_every_model_round_trips_through_save_model_and_load_model(tmp_path):
 
 def test_tinyclip_round_trips_and_open_clip_reads_the_same_file(tmp_path):
     from deepunfold.clip.embed import load_model as open_clip_model
-    from deepunfold.clip.tinyclip import TINYCLIP_NAME, TinyCLIP, tinyclip_config
+    from deepunfold.clip.tinyclip import TinyCLIP, tinyclip_config
 
     kw = {"embed_dim": 8, "vision_width": 8, "text_width": 32, "text_layers": 1}
     torch.manual_seed(0)
@@ -586,7 +591,7 @@ def test_tinyclip_round_trips_and_open_clip_reads_the_same_file(tmp_path):
     save_model(model, tmp_path / "tiny.pt")
     back = load_model(tmp_path / "tiny.pt")
     theirs, _, tok = open_clip_model(
-        TINYCLIP_NAME, tmp_path / "tiny.pt", model_config=tinyclip_config(**kw)
+        SMALL_TINYCLIP, tmp_path / "tiny.pt", model_config=tinyclip_config(**kw)
     )
     x, text = torch.randn(2, 3, 32, 32), tok(["a photo of a three"])
     with torch.no_grad():
